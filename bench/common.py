@@ -1,0 +1,67 @@
+"""Shared by the benchmarks: percentiles, a table printer, machine information, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(samples_seconds: list[float]) -> dict[str, float]:
+    """p50 / p99 / mean of latencies given in seconds, in milliseconds."""
+    return {
+        "p50_ms": percentile(samples_seconds, 0.50) * 1000,
+        "p99_ms": percentile(samples_seconds, 0.99) * 1000,
+        "mean_ms": statistics.fmean(samples_seconds) * 1000 if samples_seconds else float("nan"),
+        "samples": len(samples_seconds),
+    }
+
+
+def machine() -> dict[str, Any]:
+    versions = {}
+    for package in ("mcp-mesh", "pydantic", "aiosqlite", "starlette", "uvicorn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "packages": versions,
+    }
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    print(f"\n{title}")
+    print("-" * (width + 24))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def write_results(name: str, results: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
+    return path

@@ -1,0 +1,5 @@
+import sys
+
+from mesh_registry.cli import main
+
+sys.exit(main())

@@ -1,0 +1,286 @@
+"""The watch cache: every object in memory, indexed, fed by the store's commits.
+
+As the Kubernetes API server's watch cache does, it serves reads, discovery and watches from
+memory. Two inverted indexes (capability → objects, label key and value → objects) narrow a
+query to a few candidates before each candidate is tested. The cache applies each commit in
+revision order, then tells its listeners (the watch hub, the health monitor) about each change.
+Lists are paginated over one consistent revision: a later page is computed from the current
+objects and the history since the first page's revision.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mesh_registry.codec import decode, with_revision
+from mesh_registry.discovery import Match, Query
+from mesh_registry.model import Agent, EventType, ObjectKey
+from mesh_registry.store import Change, Snapshot, Store
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChange:
+    """A committed change, decoded. For DELETED, ``object`` is the last state stamped with the
+    deletion's revision; ``prev`` is the object before the change (``None`` for ADDED)."""
+
+    revision: int
+    type: EventType
+    object: Agent
+    prev: Agent | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Agent]
+    revision: int
+    continue_token: str | None
+
+
+class InvalidContinueToken(ValueError):
+    """A ``continue`` token that this registry did not issue."""
+
+
+Listener = Callable[[ObjectChange], None]
+_K = TypeVar("_K")
+
+
+class WatchCache:
+    """Objects by key and by capability, at the latest committed revision."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._objects: dict[ObjectKey, Agent] = {}
+        self._by_capability: dict[str, set[ObjectKey]] = {}
+        self._by_label: dict[tuple[str, str], set[ObjectKey]] = {}
+        self._sorted_keys: list[ObjectKey] | None = None
+        self._revision = 0
+        self._listeners: list[Listener] = []
+        store.set_commit_listener(self._on_commit)
+
+    def load(self, snapshot: Snapshot) -> None:
+        for record in snapshot.records:
+            agent = decode(record.value, record.revision)
+            self._objects[record.key] = agent
+            self._index(record.key, agent)
+        self._sorted_keys = None
+        self._revision = snapshot.revision
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def get(self, key: ObjectKey) -> Agent | None:
+        return self._objects.get(key)
+
+    def objects(self) -> Iterable[Agent]:
+        return self._objects.values()
+
+    def select(self, query: Query) -> list[Agent]:
+        """The current objects that match ``query``, in key order."""
+        return [agent for agent in self.candidates(query) if query.matches(agent)]
+
+    def candidates(self, query: Query) -> list[Agent]:
+        """The objects the indexes cannot rule out for ``query`` (a superset), in key order."""
+        narrowed = self._narrowed(query)
+        if narrowed is None:
+            start, end = self._namespace_range(query.namespace)
+            keys = self._keys()[start:end]
+        else:
+            keys = sorted(narrowed)
+        objects = self._objects
+        return [objects[key] for key in keys]
+
+    async def page(self, query: Query, limit: int | None, token: str | None) -> Page:
+        """One page of matching objects. Raise :class:`InvalidContinueToken`, and
+        ``store.Compacted`` when the token's revision has left the history."""
+        if token is None:
+            return self._page(query, limit, self._revision, None, self._objects.get)
+        revision, after = _decode_token(token)
+        if revision > self._revision:
+            raise InvalidContinueToken("continue token is from the future")
+        if revision == self._revision:
+            return self._page(query, limit, revision, after, self._objects.get)
+        changes = await self._changes_until_now(revision)
+        # The state at `revision` of a key changed since is what its first later change replaced.
+        earlier: dict[ObjectKey, Agent | None] = {}
+        for change in changes:
+            earlier.setdefault(change.object.key, change.prev)
+        objects = self._objects
+
+        def state(key: ObjectKey) -> Agent | None:
+            return earlier[key] if key in earlier else objects.get(key)
+
+        return self._page(query, limit, revision, after, state, extra_keys=earlier)
+
+    async def history(self, since: int, until: int) -> list[ObjectChange]:
+        """The changes after ``since`` up to ``until``, decoded. Raise ``store.Compacted``."""
+        return [_decode_change(c) for c in await self._store.changes_since(since, until)]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _on_commit(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            applied = self._apply(change)
+            for listener in self._listeners:
+                listener(applied)
+
+    def _apply(self, change: Change) -> ObjectChange:
+        key = change.key
+        prev = self._objects.get(key)
+        if change.type is EventType.DELETED:
+            last = prev if prev is not None else decode(change.value, change.revision)
+            current = with_revision(last, change.revision)
+            self._unindex(key, last)
+            del self._objects[key]
+            self._sorted_keys = None
+        else:
+            payload = change.payload
+            if isinstance(payload, Agent):
+                current = with_revision(payload, change.revision)
+            else:
+                current = decode(change.value, change.revision)
+            if prev is None:
+                self._sorted_keys = None
+            else:
+                self._unindex(key, prev)
+            self._objects[key] = current
+            self._index(key, current)
+        self._revision = change.revision
+        return ObjectChange(change.revision, change.type, current, prev)
+
+    def _index(self, key: ObjectKey, agent: Agent) -> None:
+        for capability in agent.spec.capabilities:
+            self._by_capability.setdefault(capability.name, set()).add(key)
+        for label in agent.metadata.labels.items():
+            self._by_label.setdefault(label, set()).add(key)
+
+    def _unindex(self, key: ObjectKey, agent: Agent) -> None:
+        for capability in agent.spec.capabilities:
+            _discard(self._by_capability, capability.name, key)
+        for label in agent.metadata.labels.items():
+            _discard(self._by_label, label, key)
+
+    def _narrowed(self, query: Query) -> set[ObjectKey] | None:
+        """The keys the indexes allow for ``query``; ``None`` when no index applies."""
+        # Each constraint is a union: a matching object is in at least one of its sets.
+        constraints: list[list[set[ObjectKey]]] = []
+        if query.capabilities:
+            holders = [self._by_capability.get(name, set()) for name in query.capabilities]
+            if query.match is Match.ALL:
+                constraints.extend([h] for h in holders)
+            else:
+                constraints.append(holders)
+        for requirement in query.selector.requirements:
+            values = requirement.required_values
+            if values is not None:
+                constraints.append(
+                    [self._by_label.get((requirement.key, v), set()) for v in values]
+                )
+        if not constraints:
+            return None
+        # Build only the smallest union; filter it through the others.
+        constraints.sort(key=lambda sets: sum(map(len, sets)))
+        found = set().union(*constraints[0])
+        for sets in constraints[1:]:
+            # Intersections iterate the smaller set: cheap while `found` is small.
+            found = set().union(*(found & holders for holders in sets))
+        return found
+
+    def _keys(self) -> list[ObjectKey]:
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self._objects)
+        return self._sorted_keys
+
+    def _namespace_range(self, namespace: str | None) -> tuple[int, int]:
+        keys = self._keys()
+        if namespace is None:
+            return 0, len(keys)
+        # "\0" sorts before every character a namespace may hold.
+        return (
+            bisect.bisect_left(keys, ObjectKey(namespace, "")),
+            bisect.bisect_left(keys, ObjectKey(namespace + "\0", "")),
+        )
+
+    def _page(
+        self,
+        query: Query,
+        limit: int | None,
+        revision: int,
+        after: ObjectKey | None,
+        state: Callable[[ObjectKey], Agent | None],
+        extra_keys: Iterable[ObjectKey] = (),
+    ) -> Page:
+        keys: list[ObjectKey] = self._keys()
+        extra = [k for k in extra_keys if k not in self._objects]
+        if extra:
+            keys = sorted([*keys, *extra])
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        items: list[Agent] = []
+        for key in keys[start:]:
+            if query.namespace is not None and key.namespace != query.namespace:
+                continue
+            agent = state(key)
+            if agent is None or not query.matches(agent):
+                continue
+            if limit is not None and len(items) == limit:
+                return Page(items, revision, _encode_token(revision, items[-1].key))
+            items.append(agent)
+        return Page(items, revision, None)
+
+    async def _changes_until_now(self, since: int) -> list[ObjectChange]:
+        """Every change after ``since`` up to the current revision. The last read and the return
+        happen with no await between them, so the result fits the objects as they are now."""
+        changes: list[ObjectChange] = []
+        cursor = since
+        while cursor < self._revision:
+            target = self._revision
+            changes.extend(await self.history(cursor, target))
+            cursor = target
+        return changes
+
+
+def _discard(index: dict[_K, set[ObjectKey]], entry: _K, key: ObjectKey) -> None:
+    holders = index.get(entry)
+    if holders is not None:
+        holders.discard(key)
+        if not holders:
+            del index[entry]
+
+
+def _decode_change(change: Change) -> ObjectChange:
+    current = decode(change.value, change.revision)
+    prev = None
+    if change.prev_value is not None and change.prev_revision is not None:
+        prev = decode(change.prev_value, change.prev_revision)
+    return ObjectChange(change.revision, change.type, current, prev)
+
+
+def _encode_token(revision: int, after: ObjectKey) -> str:
+    body = json.dumps({"rv": revision, "ns": after.namespace, "name": after.name})
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[int, ObjectKey]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        body = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        revision, namespace, name = body["rv"], body["ns"], body["name"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError, RecursionError):
+        raise InvalidContinueToken("continue token is malformed") from None
+    if not (isinstance(revision, int) and revision >= 0):
+        raise InvalidContinueToken("continue token is malformed")
+    if not (isinstance(namespace, str) and isinstance(name, str)):
+        raise InvalidContinueToken("continue token is malformed")
+    return revision, ObjectKey(namespace, name)

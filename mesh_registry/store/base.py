@@ -1,0 +1,157 @@
+"""The storage interface: a durable, versioned key-value store with an event history.
+
+It plays etcd's part for the registry: one global revision counter that every committed write
+increases by one, compare-and-swap on an object's revision, and the ordered history of changes
+(compacted by age and count). Values are opaque JSON text; the layer above decodes them and
+stamps each object's ``resourceVersion`` from its revision, as Kubernetes does with etcd.
+
+Any backend (SQLite today; PostgreSQL later, for several registry replicas) implements
+:class:`Store`. The service never talks to a backend directly: it goes through the watch cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mesh_registry.model import EventType, ObjectKey
+
+
+class StoreError(Exception):
+    """Base class of store failures."""
+
+
+class KeyExists(StoreError):
+    """A create found the key already present."""
+
+
+class KeyNotFound(StoreError):
+    """An update or delete found no such key."""
+
+
+class RevisionMismatch(StoreError):
+    """A compare-and-swap found the object at another revision."""
+
+    def __init__(self, key: ObjectKey, expected: int, actual: int) -> None:
+        super().__init__(f"{key}: expected revision {expected}, found {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class Compacted(StoreError):
+    """The requested revision is older than the oldest one the history still holds."""
+
+    def __init__(self, requested: int, compacted: int) -> None:
+        super().__init__(
+            f"revision {requested} has been compacted (history starts after {compacted})"
+        )
+        self.requested = requested
+        self.compacted = compacted
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot commit (I/O error, closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An object as stored: its value and the revision of its last change."""
+
+    key: ObjectKey
+    value: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed write, as it appears in the history.
+
+    For DELETED, ``value`` is the last value the object had. ``prev_value`` and ``prev_revision``
+    are the object before the change (``None`` for ADDED). ``payload`` is the caller's own decoded
+    object for a write made through this process; it is never stored.
+    """
+
+    revision: int
+    type: EventType
+    key: ObjectKey
+    value: str
+    prev_value: str | None = None
+    prev_revision: int | None = None
+    payload: object | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a store holds, as loaded at start-up."""
+
+    revision: int
+    compacted_revision: int
+    records: Sequence[Record]
+    leases: Mapping[ObjectKey, float]  # last heartbeat time (epoch seconds) per object
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters for metrics and tests: commits are transactions that reached the disk."""
+
+    commits: int = 0
+    writes: int = 0
+    largest_batch: int = 0
+    lease_checkpoints: int = 0
+    compactions: int = 0
+
+
+CommitListener = Callable[[Sequence[Change]], None]
+
+
+class Store(Protocol):
+    """What the registry needs from storage. Writes resolve only after their commit is durable;
+    the commit listener sees every commit's changes in revision order before any caller does."""
+
+    @property
+    def revision(self) -> int:
+        """The revision of the last committed write (0 for an empty store)."""
+        ...
+
+    @property
+    def compacted_revision(self) -> int:
+        """History holds every change after this revision."""
+        ...
+
+    @property
+    def stats(self) -> StoreStats: ...
+
+    async def open(self) -> Snapshot: ...
+
+    async def close(self) -> None: ...
+
+    def set_commit_listener(self, listener: CommitListener) -> None: ...
+
+    async def create(self, key: ObjectKey, value: str, payload: object = None) -> Change:
+        """Store a new object; raise :class:`KeyExists`."""
+        ...
+
+    async def update(
+        self, key: ObjectKey, value: str, expected_revision: int | None, payload: object = None
+    ) -> Change:
+        """Replace an object, if it is at ``expected_revision`` (any revision when ``None``);
+        raise :class:`KeyNotFound` or :class:`RevisionMismatch`."""
+        ...
+
+    async def delete(self, key: ObjectKey, expected_revision: int | None) -> Change:
+        """Remove an object; raise :class:`KeyNotFound` or :class:`RevisionMismatch`."""
+        ...
+
+    async def changes_since(self, revision: int, until: int | None = None) -> list[Change]:
+        """The changes with ``revision < change.revision <= until``, in order; raise
+        :class:`Compacted` when ``revision`` is older than the history."""
+        ...
+
+    async def save_leases(self, leases: Mapping[ObjectKey, float]) -> None:
+        """Checkpoint heartbeat times. Not a write: no revision, no event."""
+        ...
+
+    async def compact(self) -> int:
+        """Apply the history retention (age and count); return the new compacted revision."""
+        ...

@@ -1,0 +1,573 @@
+"""The embedded store: SQLite in WAL mode, through aiosqlite, with group commit.
+
+One worker task owns the connection and runs every job in arrival order. Writes that queue up
+while a transaction is committing are committed together in the next one (group commit), and
+each writer is answered only after that commit returns. Reads, lease checkpoints and compaction
+are jobs too, so they always see committed state and never interleave with a transaction.
+
+Durability: ``synchronous=FULL`` (the default) makes every commit survive power loss;
+``NORMAL`` survives a crash of the process (kill -9) but not of the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import sqlite3
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from mesh_registry.clock import Clock, SystemClock
+from mesh_registry.model import EventType, ObjectKey
+from mesh_registry.store.base import (
+    Change,
+    CommitListener,
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    Record,
+    RevisionMismatch,
+    Snapshot,
+    StoreError,
+    StoreStats,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
+CREATE TABLE IF NOT EXISTS objects (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (namespace, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    revision INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    prev_value TEXT,
+    prev_revision INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    heartbeat REAL NOT NULL,
+    PRIMARY KEY (namespace, name)
+) WITHOUT ROWID;
+"""
+# Row values per SELECT: well under SQLite's limit on bound parameters.
+_KEYS_PER_QUERY = 250
+_COMPACTION_CHUNK = 10_000
+
+T = TypeVar("T")
+Synchronous = Literal["full", "normal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much history to keep: changes younger than ``max_age`` seconds, at most
+    ``max_events`` of them. Whichever limit is tighter wins."""
+
+    max_age: float = 3600.0
+    max_events: int = 100_000
+
+
+@dataclass(slots=True)
+class _Write:
+    type: EventType
+    key: ObjectKey
+    value: str | None
+    expected_revision: int | None
+    payload: object
+    future: asyncio.Future[Change]
+
+
+@dataclass(slots=True)
+class _Job:
+    run: Callable[[aiosqlite.Connection], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Stored:
+    value: str
+    revision: int
+
+
+@dataclass(slots=True)
+class _BatchResult:
+    changes: list[Change] = field(default_factory=list)
+    outcomes: list[Change | StoreError] = field(default_factory=list)
+    final: dict[ObjectKey, _Stored | None] = field(default_factory=dict)
+
+
+class _Stop:
+    pass
+
+
+class SQLiteStore:
+    """A :class:`~mesh_registry.store.base.Store` in one SQLite file (or ``:memory:``)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: Synchronous = "full",
+        retention: Retention | None = None,
+        max_batch: int = 1000,
+        clock: Clock | None = None,
+    ) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._retention = retention or Retention()
+        self._max_batch = max_batch
+        self._clock = clock or SystemClock()
+        self._db: aiosqlite.Connection | None = None
+        self._lock_file: int | None = None
+        self._jobs: deque[_Write | _Job | _Stop] = deque()
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._listener: CommitListener | None = None
+        self._revision = 0
+        self._compacted = 0
+        self._closed = False
+        self._stats = StoreStats()
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    @property
+    def compacted_revision(self) -> int:
+        return self._compacted
+
+    @property
+    def stats(self) -> StoreStats:
+        return self._stats
+
+    def set_commit_listener(self, listener: CommitListener) -> None:
+        self._listener = listener
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> Snapshot:
+        self._lock()
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._prepare(self._db)
+            snapshot = await self._load(self._db)
+        except (sqlite3.Error, OSError) as error:
+            await self._abandon()
+            raise StoreUnavailable(f"cannot open database {self.path!r}: {error}") from error
+        except StoreError:
+            await self._abandon()
+            raise
+        self._revision = snapshot.revision
+        self._compacted = snapshot.compacted_revision
+        self._worker = asyncio.create_task(self._work(), name="sqlite-store-worker")
+        return snapshot
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._worker is not None:
+            self._enqueue(_Stop())
+            await self._worker
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # closing the descriptor releases the lock
+            self._lock_file = None
+
+    def _lock(self) -> None:
+        """One registry per database file: a second one would fork the revision history."""
+        if self.path == ":memory:":
+            return
+        lock_path = self.path + ".lock"
+        try:
+            self._lock_file = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot open database {self.path!r}: {error}") from error
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_file)
+            self._lock_file = None
+            raise StoreUnavailable(
+                f"database {self.path!r} is in use by another registry process"
+            ) from None
+
+    async def _prepare(self, db: aiosqlite.Connection) -> None:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        async with db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = row[0] if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"database {self.path!r} has schema version {version}; this registry"
+                f" understands up to {SCHEMA_VERSION}: upgrade the registry"
+            )
+        await db.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                await db.execute(statement)
+        await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        await db.execute("COMMIT")
+
+    async def _load(self, db: aiosqlite.Connection) -> Snapshot:
+        async with db.execute("SELECT key, value FROM meta") as cursor:
+            meta = {key: value async for key, value in cursor}
+        async with db.execute("SELECT namespace, name, value, revision FROM objects") as cursor:
+            records = [
+                Record(ObjectKey(ns, name), value, rev) async for ns, name, value, rev in cursor
+            ]
+        async with db.execute("SELECT namespace, name, heartbeat FROM leases") as cursor:
+            leases = {ObjectKey(ns, name): beat async for ns, name, beat in cursor}
+        revision = meta["revision"]
+        newest = max((record.revision for record in records), default=0)
+        if newest > revision:
+            raise StoreUnavailable(
+                f"database {self.path!r} is inconsistent: an object has revision {newest},"
+                f" newer than the counter {revision}"
+            )
+        return Snapshot(revision, meta["compacted"], records, leases)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    async def create(self, key: ObjectKey, value: str, payload: object = None) -> Change:
+        return await self._write(EventType.ADDED, key, value, None, payload)
+
+    async def update(
+        self, key: ObjectKey, value: str, expected_revision: int | None, payload: object = None
+    ) -> Change:
+        return await self._write(EventType.MODIFIED, key, value, expected_revision, payload)
+
+    async def delete(self, key: ObjectKey, expected_revision: int | None) -> Change:
+        return await self._write(EventType.DELETED, key, None, expected_revision, None)
+
+    async def changes_since(self, revision: int, until: int | None = None) -> list[Change]:
+        async def read(db: aiosqlite.Connection) -> list[Change]:
+            if revision < self._compacted:
+                raise Compacted(revision, self._compacted)
+            last = self._revision if until is None else until
+            query = (
+                "SELECT revision, type, namespace, name, value, prev_value, prev_revision"
+                " FROM events WHERE revision > ? AND revision <= ? ORDER BY revision"
+            )
+            async with db.execute(query, (revision, last)) as cursor:
+                return [_change_from_row(row) async for row in cursor]
+
+        return await self._run(read)
+
+    async def save_leases(self, leases: Mapping[ObjectKey, float]) -> None:
+        if not leases:
+            return
+        rows = [(key.namespace, key.name, beat) for key, beat in leases.items()]
+
+        async def save(db: aiosqlite.Connection) -> None:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                # Only for objects that still exist: a lease outliving its object is noise.
+                await db.executemany(
+                    "INSERT INTO leases (namespace, name, heartbeat) SELECT ?1, ?2, ?3"
+                    " WHERE EXISTS (SELECT 1 FROM objects WHERE namespace = ?1 AND name = ?2)"
+                    " ON CONFLICT (namespace, name) DO UPDATE SET heartbeat = excluded.heartbeat",
+                    rows,
+                )
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+            self._stats.lease_checkpoints += 1
+
+        await self._run(save)
+
+    async def compact(self) -> int:
+        async def compact(db: aiosqlite.Connection) -> int:
+            target = self._revision - self._retention.max_events
+            cutoff = self._clock.now() - self._retention.max_age
+            async with db.execute(
+                "SELECT MAX(revision) FROM events WHERE created_at < ?", (cutoff,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row and row[0] is not None:
+                target = max(target, row[0])
+            target = min(target, self._revision)
+            if target <= self._compacted:
+                return self._compacted
+            # In chunks, so that a large compaction never holds the writer for long.
+            done = self._compacted
+            while done < target:
+                step = min(target, done + _COMPACTION_CHUNK)
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    await db.execute("DELETE FROM events WHERE revision <= ?", (step,))
+                    await db.execute("UPDATE meta SET value = ? WHERE key = 'compacted'", (step,))
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await _rollback(db)
+                    raise
+                done = self._compacted = step
+            self._stats.compactions += 1
+            return self._compacted
+
+        return await self._run(compact)
+
+    # -- the worker ------------------------------------------------------------------------
+
+    async def _write(
+        self,
+        type_: EventType,
+        key: ObjectKey,
+        value: str | None,
+        expected_revision: int | None,
+        payload: object,
+    ) -> Change:
+        future: asyncio.Future[Change] = asyncio.get_running_loop().create_future()
+        # A caller that stops waiting cancels only its future: the queued write still commits.
+        self._enqueue(_Write(type_, key, value, expected_revision, payload, future))
+        return await future
+
+    async def _run(self, run: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Job(run, future))
+        return await future
+
+    def _enqueue(self, job: _Write | _Job | _Stop) -> None:
+        if self._closed and not isinstance(job, _Stop):
+            raise StoreUnavailable("the store is closed")
+        if self._worker is None and not isinstance(job, _Stop):
+            raise StoreUnavailable("the store is not open")
+        self._jobs.append(job)
+        self._wakeup.set()
+
+    async def _work(self) -> None:
+        while True:
+            while not self._jobs:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            job = self._jobs.popleft()
+            if isinstance(job, _Stop):
+                return
+            if isinstance(job, _Job):
+                await self._run_job(job)
+                continue
+            batch = [job]
+            while self._jobs and isinstance(self._jobs[0], _Write) and len(batch) < self._max_batch:
+                batch.append(self._jobs.popleft())  # type: ignore[arg-type]
+            await self._commit(batch)
+
+    async def _run_job(self, job: _Job) -> None:
+        assert self._db is not None
+        try:
+            result = await job.run(self._db)
+        except StoreError as error:
+            _settle(job.future, error=error)
+        except Exception as error:  # the worker must outlive any failure
+            log.error("store job failed: %s", error, exc_info=not _is_io(error))
+            _settle(job.future, error=StoreUnavailable(f"storage failure: {error}"))
+        else:
+            _settle(job.future, result=result)
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            current = await _fetch(db, {write.key for write in batch})
+            result = _apply(batch, current, self._revision)
+            if result.changes:
+                await _persist(db, result, self._clock.now())
+            await db.execute("COMMIT")
+        except Exception as error:  # the worker must outlive any failure
+            await _rollback(db)
+            log.error(
+                "commit of %d writes failed: %s", len(batch), error, exc_info=not _is_io(error)
+            )
+            failure = StoreUnavailable(f"storage failure: {error}")
+            for write in batch:
+                _settle(write.future, error=failure)
+            return
+        if result.changes:
+            self._revision = result.changes[-1].revision
+            self._stats.commits += 1
+            self._stats.writes += len(result.changes)
+            self._stats.largest_batch = max(self._stats.largest_batch, len(result.changes))
+            self._notify(result.changes)
+        for write, outcome in zip(batch, result.outcomes, strict=True):
+            if isinstance(outcome, StoreError):
+                _settle(write.future, error=outcome)
+            else:
+                _settle(write.future, result=outcome)
+
+    def _notify(self, changes: Sequence[Change]) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(changes)
+        except Exception:
+            # A broken listener must not leave committed writers unanswered.
+            log.exception("commit listener failed")
+
+
+def _apply(
+    batch: Iterable[_Write], current: dict[ObjectKey, _Stored], revision: int
+) -> _BatchResult:
+    """Check each write against the state left by the writes before it; number the changes."""
+    state: dict[ObjectKey, _Stored | None] = dict(current)
+    result = _BatchResult()
+    for write in batch:
+        existing = state.get(write.key)
+        problem = _precondition(write, existing)
+        if problem is not None:
+            result.outcomes.append(problem)
+            continue
+        revision += 1
+        if write.type is EventType.DELETED:
+            assert existing is not None
+            change = Change(
+                revision,
+                EventType.DELETED,
+                write.key,
+                existing.value,
+                existing.value,
+                existing.revision,
+            )
+            state[write.key] = None
+        else:
+            assert write.value is not None
+            change = Change(
+                revision,
+                write.type,
+                write.key,
+                write.value,
+                existing.value if existing else None,
+                existing.revision if existing else None,
+                write.payload,
+            )
+            state[write.key] = _Stored(write.value, revision)
+        result.changes.append(change)
+        result.outcomes.append(change)
+        result.final[write.key] = state[write.key]
+    return result
+
+
+def _precondition(write: _Write, existing: _Stored | None) -> StoreError | None:
+    if write.type is EventType.ADDED:
+        return KeyExists(str(write.key)) if existing is not None else None
+    if existing is None:
+        return KeyNotFound(str(write.key))
+    if write.expected_revision is not None and existing.revision != write.expected_revision:
+        return RevisionMismatch(write.key, write.expected_revision, existing.revision)
+    return None
+
+
+async def _fetch(db: aiosqlite.Connection, keys: set[ObjectKey]) -> dict[ObjectKey, _Stored]:
+    found: dict[ObjectKey, _Stored] = {}
+    ordered = list(keys)
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        chunk = ordered[start : start + _KEYS_PER_QUERY]
+        rows = ",".join("(?, ?)" for _ in chunk)
+        params = [part for key in chunk for part in key]
+        query = (
+            "SELECT namespace, name, value, revision FROM objects"
+            f" WHERE (namespace, name) IN (VALUES {rows})"
+        )
+        async with db.execute(query, params) as cursor:
+            async for namespace, name, value, revision in cursor:
+                found[ObjectKey(namespace, name)] = _Stored(value, revision)
+    return found
+
+
+async def _persist(db: aiosqlite.Connection, result: _BatchResult, now: float) -> None:
+    await db.executemany(
+        "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                c.revision,
+                c.type.value,
+                c.key.namespace,
+                c.key.name,
+                c.value,
+                # A deletion's previous value is its value: not stored twice.
+                None if c.type is EventType.DELETED else c.prev_value,
+                c.prev_revision,
+                now,
+            )
+            for c in result.changes
+        ],
+    )
+    upserts = [
+        (key.namespace, key.name, stored.value, stored.revision)
+        for key, stored in result.final.items()
+        if stored is not None
+    ]
+    deletes = [(key.namespace, key.name) for key, stored in result.final.items() if stored is None]
+    if upserts:
+        await db.executemany(
+            "INSERT INTO objects (namespace, name, value, revision) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (namespace, name)"
+            " DO UPDATE SET value = excluded.value, revision = excluded.revision",
+            upserts,
+        )
+    if deletes:
+        await db.executemany("DELETE FROM objects WHERE namespace = ? AND name = ?", deletes)
+        await db.executemany("DELETE FROM leases WHERE namespace = ? AND name = ?", deletes)
+    await db.execute(
+        "UPDATE meta SET value = ? WHERE key = 'revision'", (result.changes[-1].revision,)
+    )
+
+
+def _change_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Change:
+    revision, type_, namespace, name, value, prev_value, prev_revision = row
+    kind = EventType(type_)
+    if kind is EventType.DELETED:
+        prev_value = value
+    return Change(revision, kind, ObjectKey(namespace, name), value, prev_value, prev_revision)
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    try:
+        await db.execute("ROLLBACK")
+    except Exception:
+        pass  # no transaction was open, or the connection is gone: nothing to undo
+
+
+def _is_io(error: BaseException) -> bool:
+    """Expected storage failures, logged without a traceback."""
+    return isinstance(error, (sqlite3.Error, OSError))
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: object = None, error: BaseException | None = None
+) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -1,0 +1,66 @@
+"""The cache's indexes only narrow: every query answers exactly what a full scan answers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mesh_registry.config import RegistryConfig
+from mesh_registry.discovery import Match, Query
+from mesh_registry.service import Registry
+from tests.support.agents import agent_body
+
+CAPABILITIES = ["a.x", "b.y", "c.z"]
+LABELS = {"env": ["prod", "dev", ""], "tier": ["gold", "silver"], "zone": ["1", "2"]}
+SELECTORS = [
+    "",
+    "env=prod",
+    "env==dev",
+    "env=",
+    "tier in (gold,silver)",
+    "tier in (gold),env!=prod",
+    "env notin (prod)",
+    "zone,!tier",
+    "env=prod,tier=gold,zone=1",
+    "zone>1",
+    "env in (prod,dev),zone in (2)",
+]
+
+
+def random_labels(rng: random.Random) -> dict[str, str]:
+    return {k: rng.choice(v) for k, v in LABELS.items() if rng.random() < 0.7}
+
+
+async def check(seed: int, operations: int) -> None:
+    rng = random.Random(seed)
+    async with Registry(RegistryConfig(database=":memory:")) as registry:
+        names = [f"n{i}" for i in range(25)]
+        for _ in range(operations):
+            name = rng.choice(names)
+            capabilities = rng.sample(CAPABILITIES, rng.randint(0, 2))
+            if rng.random() < 0.2:
+                try:
+                    await registry.unregister("default", name)
+                except Exception:  # not registered: nothing to remove
+                    pass
+            else:
+                body = agent_body(name, capabilities, labels=random_labels(rng))
+                await registry.register(body)
+        everyone = list(registry._cache.objects())
+        for selector in SELECTORS:
+            for capabilities in ([], ["a.x"], ["a.x", "b.y"]):
+                for match in (Match.ANY, Match.ALL):
+                    query = Query.build(capabilities=capabilities, match=match, selector=selector)
+                    expected = sorted(a.key for a in everyone if query.matches(a))
+                    assert [a.key for a in registry._cache.select(query)] == expected
+                    ranked = query.rank(registry._cache.candidates(query))
+                    assert sorted(a.key for a in ranked) == expected
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=10**6))
+def test_indexed_queries_equal_full_scans(seed: int) -> None:
+    asyncio.run(check(seed, operations=120))

@@ -1,0 +1,322 @@
+"""The registry service: writes with Kubernetes semantics, reads, pagination, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from mesh_registry.clock import ManualClock
+from mesh_registry.config import RegistryConfig
+from mesh_registry.errors import AlreadyExists, BadRequest, Conflict, Gone, Invalid, NotFound
+from mesh_registry.model import Agent, EventType, Phase
+from mesh_registry.service import Registry
+from mesh_registry.store import Retention
+from tests.support.agents import agent_body
+from tests.support.watching import EventLog, has
+
+
+async def test_create_sets_the_server_fields(registry: Registry, clock: ManualClock) -> None:
+    agent = await registry.create(agent_body("weather-1", ["weather.forecast"]))
+    meta = agent.metadata
+    assert (meta.namespace, meta.resource_version, meta.generation) == ("default", "1", 1)
+    assert meta.uid
+    assert len(meta.uid) == 36
+    assert meta.creation_timestamp is not None
+    assert meta.creation_timestamp.timestamp() == clock.now()
+    assert agent.status.phase is Phase.PENDING
+    assert agent.status.observed_generation == 1
+    assert registry.get("default", "weather-1") == agent
+
+
+async def test_client_values_for_server_fields_are_ignored(registry: Registry) -> None:
+    body = agent_body("a", ["x.y"])
+    body["metadata"].update(uid="mine", generation=42, creationTimestamp="2000-01-01T00:00:00Z")
+    agent = await registry.create(body)
+    assert agent.metadata.uid != "mine"
+    assert agent.metadata.generation == 1
+    assert agent.metadata.creation_timestamp.year > 2000  # type: ignore[union-attr]
+
+
+async def test_create_twice_is_already_exists(registry: Registry) -> None:
+    await registry.create(agent_body("a", ["x.y"]))
+    with pytest.raises(AlreadyExists) as caught:
+        await registry.create(agent_body("a", ["x.y"]))
+    assert caught.value.code == 409
+    assert caught.value.to_status().reason == "AlreadyExists"
+    # Same name, other namespace: another object.
+    assert (await registry.create(agent_body("a", ["x.y"], namespace="other"))).revision == 2
+
+
+async def test_register_creates_or_replaces(registry: Registry) -> None:
+    first = await registry.register(agent_body("a", ["x.y"]))
+    assert first.metadata.generation == 1
+    same = await registry.register(agent_body("a", ["x.y"]))
+    assert same.metadata.resource_version == first.metadata.resource_version  # nothing written
+    assert registry.revision == 1
+    changed = await registry.register(agent_body("a", ["x.y", "z.w"]))
+    assert (changed.metadata.generation, changed.metadata.resource_version) == (2, "2")
+    assert changed.metadata.uid == first.metadata.uid
+    assert changed.metadata.creation_timestamp == first.metadata.creation_timestamp
+    relabelled = await registry.register(agent_body("a", ["x.y", "z.w"], labels={"t": "1"}))
+    assert relabelled.metadata.generation == 3
+    assert relabelled.status.observed_generation == 3
+
+
+async def test_status_changes_do_not_bump_the_generation(registry: Registry) -> None:
+    await registry.create(agent_body("a", ["x.y"]))
+    await registry.heartbeat("default", "a")
+    agent = registry.get("default", "a")
+    assert (agent.metadata.generation, agent.metadata.resource_version) == (1, "2")
+
+
+async def test_optimistic_concurrency(registry: Registry) -> None:
+    created = await registry.create(agent_body("a", ["x.y"]))
+    body = agent_body("a", ["x.y"], labels={"v": "1"})
+    body["metadata"]["resourceVersion"] = created.metadata.resource_version
+    updated = await registry.register(body)
+    assert updated.metadata.resource_version == "2"
+    stale = agent_body("a", ["x.y"], labels={"v": "2"})
+    stale["metadata"]["resourceVersion"] = created.metadata.resource_version
+    with pytest.raises(Conflict) as caught:
+        await registry.register(stale)
+    assert "the object has been modified" in caught.value.message
+    assert registry.get("default", "a").metadata.labels == {"v": "1"}
+    missing = agent_body("b", ["x.y"])
+    missing["metadata"]["resourceVersion"] = "1"
+    with pytest.raises(NotFound):
+        await registry.register(missing)
+
+
+async def test_uid_precondition(registry: Registry) -> None:
+    created = await registry.create(agent_body("a", ["x.y"]))
+    body = agent_body("a", ["x.y"], labels={"v": "1"})
+    body["metadata"]["uid"] = "not-the-uid"
+    with pytest.raises(Conflict, match="uid"):
+        await registry.register(body)
+    body["metadata"]["uid"] = created.metadata.uid
+    assert (await registry.register(body)).metadata.labels == {"v": "1"}
+
+
+async def test_path_namespace_and_name(registry: Registry) -> None:
+    created = await registry.create(agent_body("a", ["x.y"]), namespace="prod")
+    assert created.metadata.namespace == "prod"
+    with pytest.raises(BadRequest, match="namespace"):
+        await registry.create(agent_body("b", ["x.y"], namespace="dev"), namespace="prod")
+    with pytest.raises(BadRequest, match="name"):
+        await registry.register(agent_body("b", ["x.y"]), namespace="prod", name="c")
+
+
+async def test_invalid_bodies_name_every_bad_field_and_write_nothing(registry: Registry) -> None:
+    body = agent_body("Bad_Name", ["x y"], labels={"k": "-v"})
+    with pytest.raises(Invalid) as caught:
+        await registry.create(body)
+    status = caught.value.to_status()
+    assert (status.code, status.reason) == (422, "Invalid")
+    assert status.details is not None
+    fields = {cause.field for cause in status.details.causes}
+    assert fields == {"metadata.name", "metadata.labels", "spec.capabilities[0].name"}
+    assert 'Agent "Bad_Name" is invalid' in status.message
+    assert registry.revision == 0
+    with pytest.raises(Invalid, match="unknown field"):
+        await registry.create({**agent_body("a", ["x.y"]), "bogus": 1})
+    with pytest.raises(Invalid):
+        await registry.create([])  # type: ignore[arg-type]
+
+
+async def test_unregister(registry: Registry) -> None:
+    created = await registry.create(agent_body("a", ["x.y"]))
+    with pytest.raises(Conflict):
+        await registry.unregister("default", "a", resource_version="99")
+    with pytest.raises(Conflict):
+        await registry.unregister("default", "a", uid="other")
+    deleted = await registry.unregister(
+        "default", "a", resource_version="1", uid=created.metadata.uid
+    )
+    assert deleted.metadata.resource_version == "2"  # the deletion's revision
+    assert deleted.metadata.uid == created.metadata.uid
+    with pytest.raises(NotFound):
+        registry.get("default", "a")
+    with pytest.raises(NotFound):
+        await registry.unregister("default", "a")
+    with pytest.raises(NotFound):
+        await registry.heartbeat("default", "a")
+
+
+async def test_concurrent_registrations_of_one_name_converge(registry: Registry) -> None:
+    bodies = [agent_body("a", ["x.y"], labels={"n": str(i)}) for i in range(50)]
+    results = await asyncio.gather(*(registry.register(b) for b in bodies))
+    assert len({r.metadata.uid for r in results}) == 1
+    final = registry.get("default", "a")
+    assert final.metadata.labels in [b["metadata"]["labels"] for b in bodies]
+    # Every acknowledged write is in the history, once, in order.
+    assert registry.revision == len({r.metadata.resource_version for r in results})
+
+
+async def test_many_concurrent_registrations(registry: Registry) -> None:
+    log = EventLog(registry.watch())
+    await log.wait_for(has(1, EventType.BOOKMARK))
+    results = await asyncio.gather(
+        *(registry.create(agent_body(f"a{i}", ["x.y"])) for i in range(1000))
+    )
+    revisions = sorted(r.revision for r in results)
+    assert revisions == list(range(1, 1001))
+    await log.wait_for(has(1000))
+    assert [e.revision for e in log.changes()] == list(range(1, 1001))
+    assert registry.stats().store.commits < 1000
+    await log.close()
+
+
+async def _populate(registry: Registry) -> None:
+    rows = [
+        ("a1", "default", {"env": "prod"}, ["geo.lookup"]),
+        ("a2", "default", {"env": "dev"}, ["geo.lookup", "weather.forecast"]),
+        ("a3", "default", {}, ["weather.forecast"]),
+        ("b1", "eu", {"env": "prod"}, ["geo.lookup"]),
+        ("b2", "eu", {"env": "prod", "tier": "gold"}, []),
+    ]
+    for name, namespace, labels, capabilities in rows:
+        await registry.create(agent_body(name, capabilities, namespace=namespace, labels=labels))
+
+
+def _names(agents: list[Agent]) -> list[str]:
+    return [f"{a.metadata.namespace}/{a.metadata.name}" for a in agents]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({}, ["default/a1", "default/a2", "default/a3", "eu/b1", "eu/b2"]),
+        ({"namespace": "eu"}, ["eu/b1", "eu/b2"]),
+        ({"namespace": "none"}, []),
+        ({"selector": "env=prod"}, ["default/a1", "eu/b1", "eu/b2"]),
+        ({"selector": "env!=prod"}, ["default/a2", "default/a3"]),
+        ({"selector": "!env"}, ["default/a3"]),
+        ({"capabilities": ["weather.forecast"]}, ["default/a2", "default/a3"]),
+        (
+            {"capabilities": ["weather.forecast", "geo.lookup"]},
+            ["default/a1", "default/a2", "default/a3", "eu/b1"],
+        ),
+        ({"capabilities": ["geo.lookup"], "namespace": "eu"}, ["eu/b1"]),
+        ({"phases": ["pending"]}, ["default/a1", "default/a2", "default/a3", "eu/b1", "eu/b2"]),
+        ({"phases": ["healthy"]}, []),
+    ],
+)
+async def test_list_filters(registry: Registry, arguments: dict, expected: list[str]) -> None:
+    await _populate(registry)
+    result = await registry.list_agents(**arguments)
+    assert _names(result.items) == expected
+    assert result.metadata.resource_version == "5"
+    assert result.metadata.continue_ is None
+
+
+async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> None:
+    for i in range(10):
+        await registry.create(agent_body(f"a{i}", ["x.y"], labels={"keep": "yes"}))
+    first = await registry.list_agents(selector="keep=yes", limit=3)
+    assert _names(first.items) == ["default/a0", "default/a1", "default/a2"]
+    assert first.metadata.continue_ is not None
+    # The world changes between pages...
+    await registry.unregister("default", "a4")
+    await registry.register(agent_body("a5", ["x.y"], labels={"keep": "no"}))
+    await registry.create(agent_body("a45", ["x.y"], labels={"keep": "yes"}))
+    await registry.register(agent_body("a6", ["x.y"], labels={"keep": "yes", "new": "1"}))
+    # ...but every page shows the list as it was at the first page's revision.
+    names = _names(first.items)
+    token = first.metadata.continue_
+    while token is not None:
+        page = await registry.list_agents(selector="keep=yes", limit=3, continue_token=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        names += _names(page.items)
+        token = page.metadata.continue_
+        for agent in page.items:
+            assert int(agent.metadata.resource_version or 0) <= 10
+            assert "new" not in agent.metadata.labels
+    assert names == [f"default/a{i}" for i in range(10)]
+    # A fresh list sees the new state.
+    fresh = await registry.list_agents(selector="keep=yes")
+    assert "default/a45" in _names(fresh.items)
+    assert "default/a4" not in _names(fresh.items)
+
+
+async def test_pagination_exact_sizes(registry: Registry) -> None:
+    for i in range(6):
+        await registry.create(agent_body(f"a{i}", ["x.y"]))
+    page = await registry.list_agents(limit=6)
+    assert len(page.items) == 6
+    assert page.metadata.continue_ is None
+    page = await registry.list_agents(limit=3)
+    second = await registry.list_agents(limit=3, continue_token=page.metadata.continue_)
+    assert len(second.items) == 3
+    assert second.metadata.continue_ is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 10_001}, "limit"),
+        ({"continue_token": "garbage!"}, "continue"),
+        ({"continue_token": "eyJydiI6IDF9"}, "continue"),  # valid base64 JSON, wrong shape
+        ({"continue_token": "eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0"}, "future"),
+        ({"selector": "a in ("}, "labelSelector"),
+        ({"capabilities": ["bad name"]}, "capability"),
+        ({"phases": ["asleep"]}, "phase"),
+        ({"namespace": "Bad"}, "namespace"),
+    ],
+)
+async def test_bad_list_queries(registry: Registry, arguments: dict, words: str) -> None:
+    await registry.create(agent_body("a", ["x.y"]))
+    with pytest.raises(BadRequest, match=words):
+        await registry.list_agents(**arguments)
+
+
+async def test_continue_token_past_the_history_is_gone(
+    config: RegistryConfig, clock: ManualClock
+) -> None:
+    async with Registry(
+        replace(config, retention=Retention(max_events=2)), clock=clock
+    ) as registry:
+        for i in range(4):
+            await registry.create(agent_body(f"a{i}", ["x.y"]))
+        page = await registry.list_agents(limit=1)
+        for i in range(4, 8):
+            await registry.create(agent_body(f"a{i}", ["x.y"]))
+        await registry._store.compact()
+        with pytest.raises(Gone, match="start the list again"):
+            await registry.list_agents(limit=1, continue_token=page.metadata.continue_)
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "1.5", "99999999999999999999", " 1"])
+async def test_bad_resume_revisions(registry: Registry, since: str) -> None:
+    with pytest.raises(BadRequest, match="resourceVersion"):
+        registry.watch(since=since)
+
+
+async def test_discovery_ranks_healthy_providers(registry: Registry) -> None:
+    await registry.create(agent_body("slow", ["geo.lookup"], version="2.0.0"))
+    await registry.create(agent_body("fast", ["geo.lookup"], version="1.0.0", tags=["fast"]))
+    await registry.create(agent_body("old", ["geo.lookup"], version="0.9.0"))
+    await registry.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
+    for name in ("slow", "fast", "old"):
+        await registry.heartbeat("default", name)
+    assert _names(registry.discover(["geo.lookup"])) == [
+        "default/slow",
+        "default/fast",
+        "default/old",
+    ]
+    assert _names(registry.discover(["geo.lookup"], tags=["+fast"]))[0] == "default/fast"
+    assert _names(registry.discover(["geo.lookup"], version="^1 || ^2", limit=1)) == [
+        "default/slow"
+    ]
+    assert _names(registry.discover(["geo.lookup"], phases=None))[0] == "default/sick"
+    with pytest.raises(BadRequest):
+        registry.discover(["geo.lookup"], limit=0)
+
+
+async def test_discovery_needs_every_capability(registry: Registry) -> None:
+    await registry.create(agent_body("both", ["a.b", "c.d"]))
+    await registry.create(agent_body("one", ["a.b"]))
+    assert _names(registry.discover(["a.b", "c.d"], phases=None)) == ["default/both"]
+    assert _names(registry.discover(["a.b"], phases=None)) == ["default/both", "default/one"]
