@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_table, summary_ms, write_results
-from mesh_registry.cli import tune_garbage_collector
+from mesh_registry.cli.registry import tune_garbage_collector
 from mesh_registry.config import RegistryConfig
 from mesh_registry.service import Registry
 

@@ -1,5 +1,3 @@
-import sys
+from mesh_registry.cli.registry import main
 
-from mesh_registry.cli import main
-
-sys.exit(main())
+main()

@@ -8,7 +8,6 @@ the same class with :func:`error_from_status`. Pure: the SDK uses this module to
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
 
 from mesh_registry.model import FieldError, ObjectKey, Status, StatusCause, StatusDetails
 
@@ -16,13 +15,17 @@ from mesh_registry.model import FieldError, ObjectKey, Status, StatusCause, Stat
 class MeshError(Exception):
     """Base class: an error the API reports to its caller."""
 
-    code: ClassVar[int] = 500
-    reason: ClassVar[str] = "InternalError"
+    code: int = 500
+    reason: str = "InternalError"
 
-    def __init__(self, message: str, *, details: StatusDetails | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: StatusDetails | None = None, code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if code is not None:
+            self.code = code
 
     def to_status(self) -> Status:
         return Status(
@@ -92,6 +95,21 @@ class Invalid(MeshError):
         )
 
 
+class MethodNotAllowed(MeshError):
+    code = 405
+    reason = "MethodNotAllowed"
+
+
+class PayloadTooLarge(MeshError):
+    code = 413
+    reason = "RequestEntityTooLarge"
+
+
+class UnsupportedMediaType(MeshError):
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
 class Unavailable(MeshError):
     """The registry cannot serve the request right now (its store failed or is closing)."""
 
@@ -105,12 +123,24 @@ def _details(key: ObjectKey) -> StatusDetails:
 
 _BY_REASON: dict[str, type[MeshError]] = {
     cls.reason: cls
-    for cls in (BadRequest, NotFound, AlreadyExists, Conflict, Gone, Invalid, Unavailable)
+    for cls in (
+        BadRequest,
+        NotFound,
+        MethodNotAllowed,
+        AlreadyExists,
+        Conflict,
+        Gone,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Invalid,
+        Unavailable,
+    )
 }
 
 
 def error_from_status(status: Status) -> MeshError:
     """The error class a ``Status`` stands for (``MeshError`` itself for unknown reasons)."""
-    cls = _BY_REASON.get(status.reason, MeshError)
-    error = cls(status.message, details=status.details)
-    return error
+    cls = _BY_REASON.get(status.reason)
+    if cls is None:
+        return MeshError(status.message, details=status.details, code=status.code)
+    return cls(status.message, details=status.details)

@@ -27,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError, PydanticSerializationError, to_json
+from pydantic.config import JsonDict
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError, PydanticSerializationError, core_schema, to_json
 
 from mesh_registry import validation
 from mesh_registry.selector import SelectorError, parse_selector
@@ -105,18 +107,50 @@ class MeshModel(BaseModel):
     )
 
 
+# JSON-Schema annotations for the published schemas (OpenAPI, MCP). They describe what the
+# validators below check; they do not validate anything themselves.
+_NAME: JsonDict = {"pattern": validation.DNS1123_SUBDOMAIN_PATTERN, "maxLength": 253}
+_NAMESPACE: JsonDict = {"pattern": validation.DNS1123_LABEL_PATTERN, "maxLength": 63}
+_LABEL_KEY: JsonDict = {
+    "pattern": "^(" + validation.DNS1123_SUBDOMAIN_PATTERN[1:-1] + "/)?"
+    "([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$",
+    "maxLength": 317,
+}
+_LABEL_VALUE: JsonDict = {
+    "type": "string",
+    "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$",
+}
+_TAG: JsonDict = {"type": "string", "pattern": validation.TAG_PATTERN, "maxLength": 63}
+_CAPABILITY_NAME: JsonDict = {"pattern": validation.CAPABILITY_NAME_PATTERN, "maxLength": 253}
+_ENDPOINT: JsonDict = {
+    # RFC 3986 host characters, or a bracketed IPv6 address; a port of at most 4 digits.
+    "pattern": r"^https?://([A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}\])"
+    r"(:[0-9]{1,4})?([/?#][!-~]*)?$",
+    "maxLength": 2048,
+}
+
+
 class ObjectMeta(MeshModel):
     """Standard object metadata. ``uid``, ``resourceVersion``, ``generation`` and
     ``creationTimestamp`` are set by the registry; values sent by clients are ignored."""
 
-    name: str
-    namespace: str = DEFAULT_NAMESPACE
+    name: str = Field(json_schema_extra=_NAME)
+    namespace: str = Field(default=DEFAULT_NAMESPACE, json_schema_extra=_NAMESPACE)
     uid: str | None = None
     resource_version: str | None = None
     generation: int | None = None
     creation_timestamp: datetime | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "maxProperties": Limits.LABELS,
+            "propertyNames": _LABEL_KEY,
+            "additionalProperties": _LABEL_VALUE,
+        },
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": _LABEL_KEY}
+    )
 
     @checked("name")
     def _valid_name(name: str) -> str:
@@ -173,10 +207,13 @@ def _check_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
 class Capability(MeshModel):
     """A capability the agent provides, served by one MCP tool of the agent."""
 
-    name: str
-    tool: str = ""  # when omitted, the tool is named like the capability
-    version: str = "1.0.0"
-    tags: list[str] = Field(default_factory=list)
+    name: str = Field(json_schema_extra=_CAPABILITY_NAME)
+    # When omitted, the tool is named like the capability.
+    tool: str = Field(default="", json_schema_extra={"pattern": "^[A-Za-z0-9_.-]{0,128}$"})
+    version: str = Field(default="1.0.0", json_schema_extra={"pattern": validation.SEMVER_PATTERN})
+    tags: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": _TAG, "maxItems": Limits.TAGS}
+    )
     description: str = Field(default="", max_length=Limits.DESCRIPTION_CHARS)
     input_schema: dict[str, Any] = Field(default_factory=dict)
     output_schema: dict[str, Any] | None = None
@@ -221,10 +258,16 @@ class Capability(MeshModel):
 class DependencySpec(MeshModel):
     """A capability the agent consumes, and which providers qualify."""
 
-    capability: str
+    capability: str = Field(json_schema_extra=_CAPABILITY_NAME)
     selector: str = ""
     version: str = ""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "items": {**_TAG, "pattern": "^[+-]?" + validation.TAG_PATTERN[1:]},
+            "maxItems": Limits.TAGS,
+        },
+    )
     required: bool = False
 
     @checked("capability")
@@ -265,7 +308,7 @@ _WHITESPACE = re.compile(r"\s")
 class AgentSpec(MeshModel):
     """What the agent declares about itself."""
 
-    endpoint: str
+    endpoint: str = Field(json_schema_extra=_ENDPOINT)
     transport: Transport = Transport.STREAMABLE_HTTP
     health_interval: float = Field(
         default=10.0, ge=Limits.HEALTH_INTERVAL_MIN, le=Limits.HEALTH_INTERVAL_MAX
@@ -434,6 +477,26 @@ class WatchEvent(MeshModel):
         return int(self.object.metadata.resource_version or 0)
 
 
+class Preconditions(MeshModel):
+    """Conditions a delete must meet (Kubernetes' ``Preconditions``)."""
+
+    resource_version: str | None = None
+    uid: str | None = None
+
+
+class DeleteOptions(MeshModel):
+    """The optional body of a DELETE. Kubernetes' other fields are accepted and ignored (a
+    deletion is immediate); unknown fields are refused."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    preconditions: Preconditions | None = None
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    orphan_dependents: bool | None = None
+    dry_run: list[str] | None = None
+
+
 class FieldError(NamedTuple):
     """One problem with one field, named as a path: ``spec.capabilities[0].name``."""
 
@@ -462,6 +525,29 @@ def field_errors(error: ValidationError) -> list[FieldError]:
             message = "unknown field"
         found.append(FieldError(field_path(location), message))
     return found
+
+
+class RequestSchemas(GenerateJsonSchema):
+    """JSON schemas in which request bodies are as strict as :func:`parse_agent`: in validation
+    mode, objects accept no unknown fields (``additionalProperties: false``)."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        generated = super().model_schema(schema)
+        if self.mode == "validation" and issubclass(schema["cls"], MeshModel):
+            generated["additionalProperties"] = False
+        return generated
+
+
+_STATUS_IGNORED: JsonDict = {"description": "Ignored: status is written by the registry only."}
+
+
+def agent_request_schema() -> dict[str, Any]:
+    """The JSON schema of an Agent sent by a client: strict, and any ``status`` is ignored."""
+    schema = Agent.model_json_schema(by_alias=True, schema_generator=RequestSchemas)
+    schema["properties"]["status"] = _STATUS_IGNORED
+    for unused in ("AgentStatus", "Condition", "Phase"):
+        schema.get("$defs", {}).pop(unused, None)
+    return schema
 
 
 def load_agent(stored: str | bytes) -> Agent:

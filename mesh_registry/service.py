@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from mesh_registry.model import (
     field_errors,
     parse_agent,
 )
+from mesh_registry.selector import Selector, SelectorError, parse_selector, selector_from_labels
 from mesh_registry.store import (
     Compacted,
     KeyExists,
@@ -75,6 +76,14 @@ AgentInput = Agent | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class Registration:
+    """What a create-or-replace did: the stored agent, and whether it was created."""
+
+    agent: Agent
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryStats:
     """A point-in-time view for metrics and readiness."""
 
@@ -86,6 +95,8 @@ class RegistryStats:
     heartbeats: int
     self_preservation: bool
     store: StoreStats
+    events_delivered: int  # watch events queued for watchers
+    watchers_dropped: int  # watchers ended for falling behind
 
 
 class Registry:
@@ -113,6 +124,7 @@ class Registry:
         self._cache.add_listener(self._hub.publish)
         self._cache.add_listener(self._observe)
         self._ready = False
+        self._stopping = False
         self._maintenance: asyncio.Task[None] | None = None
         self._status_tasks: set[asyncio.Task[None]] = set()
         self._syncing: set[ObjectKey] = set()
@@ -164,8 +176,17 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        """Open, loaded and serving."""
-        return self._ready
+        """Open, loaded and serving (false from the start of a shutdown)."""
+        return self._ready and not self._stopping
+
+    def begin_shutdown(self) -> None:
+        """Stop taking watches and end the open ones; requests in flight still complete.
+
+        Called as soon as a shutdown starts, so that watch streams close cleanly instead of
+        holding the HTTP server's graceful drain open until its timeout.
+        """
+        self._stopping = True
+        self._hub.close_all()
 
     @property
     def self_preservation(self) -> bool:
@@ -184,7 +205,9 @@ class Registry:
             watchers=len(self._hub),
             heartbeats=self._health.heartbeats,
             self_preservation=self._health.self_preservation,
-            store=replace(self._store.stats),
+            store=self._store.stats.snapshot(),
+            events_delivered=self._hub.delivered,
+            watchers_dropped=self._hub.dropped,
         )
 
     # -- writes ----------------------------------------------------------------------------
@@ -200,7 +223,7 @@ class Registry:
 
     async def register(
         self, agent: AgentInput, *, namespace: str | None = None, name: str | None = None
-    ) -> Agent:
+    ) -> Registration:
         """Create or replace (HTTP PUT). With ``metadata.resourceVersion`` set, replace only that
         version: ``Conflict`` if the stored one is newer, ``NotFound`` if there is none.
 
@@ -217,15 +240,15 @@ class Registry:
                         f'agent "{key}" not found (the request expected resourceVersion {expected})'
                     )
                 try:
-                    return await self._create(self._new_object(incoming))
+                    return Registration(await self._create(self._new_object(incoming)), True)
                 except KeyExists:
                     continue  # created meanwhile: replace it on the next attempt
             self._check_preconditions(current, expected, incoming.metadata.uid)
             replacement = self._replacement(current, incoming)
             if replacement is None:
-                return self._live(current)
+                return Registration(self._live(current), False)
             try:
-                return await self._update(replacement, current.revision)
+                return Registration(await self._update(replacement, current.revision), False)
             except RevisionMismatch:
                 if expected is not None:
                     raise Conflict.agent(key, _STALE) from None
@@ -322,6 +345,7 @@ class Registry:
         capabilities: Iterable[str] = (),
         *,
         selector: str = "",
+        labels: Mapping[str, str] | None = None,
         namespace: str | None = None,
         phases: Iterable[str] | None = (Phase.HEALTHY,),
         version: str = "",
@@ -329,8 +353,20 @@ class Registry:
         limit: int | None = None,
     ) -> list[Agent]:
         """Agents providing **all** of ``capabilities``, best first (DESIGN §6): tag score,
-        then highest version, then name. Only healthy agents unless ``phases`` says otherwise."""
-        query = self._query(capabilities, Match.ALL, selector, namespace, phases, version, tags)
+        then highest version, then name. Only healthy agents unless ``phases`` says otherwise.
+
+        ``labels`` (exact matches, as Kubernetes' ``matchLabels``) and ``selector`` combine: an
+        agent must satisfy both.
+        """
+        query = self._query(
+            capabilities,
+            Match.ALL,
+            _with_labels(selector, labels),
+            namespace,
+            phases,
+            version,
+            tags,
+        )
         if limit is not None and limit < 1:
             raise BadRequest("limit: must be at least 1")
         ranked = query.rank(self._cache.candidates(query))  # rank() filters too
@@ -354,9 +390,9 @@ class Registry:
         gives an ERROR event (410) and the end of the stream.
         """
         query = self._query(capabilities, Match.ANY, selector, namespace, phases, version, tags)
-        resume = _parse_revision(since)
-        if not self._ready:
-            raise Unavailable("the registry is not serving")
+        resume = parse_revision(since)
+        if not self.ready:
+            raise Unavailable("the registry is not serving watches (starting or stopping)")
         return stream(
             self._cache,
             self._hub,
@@ -549,7 +585,7 @@ class Registry:
         self,
         capabilities: Iterable[str],
         match: Match,
-        selector: str,
+        selector: str | Selector,
         namespace: str | None,
         phases: Iterable[str] | None,
         version: str,
@@ -619,17 +655,33 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _with_labels(selector: str, labels: Mapping[str, str] | None) -> str | Selector:
+    """``selector`` AND the exact ``labels``, validated (``BadRequest`` naming the part)."""
+    if not labels:
+        return selector
+    try:
+        parsed = parse_selector(selector)
+        exact = selector_from_labels(labels)
+    except SelectorError as error:
+        part = "labels" if error.position is None else "labelSelector"
+        raise BadRequest(f"{part}: {error}") from None
+    return Selector.of([*parsed.requirements, *exact.requirements])
+
+
 def _time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _parse_revision(since: str | int | None) -> int | None:
-    """A resume revision; ``None`` (and "0", as in Kubernetes) start from the current state."""
+def parse_revision(since: str | int | None) -> int | None:
+    """A resume revision; ``None`` (and "0", as in Kubernetes) start from the current state.
+
+    ``BadRequest`` for anything but a non-negative integer of at most 18 digits.
+    """
     if since is None or since == "":
         return None
     if isinstance(since, int):
         revision = since
-    elif since.isascii() and since.isdigit() and len(since) <= 19:
+    elif since.isascii() and since.isdigit() and len(since) <= 18:
         revision = int(since)
     else:
         raise BadRequest(f"resourceVersion: {since!r} is not a resource version")

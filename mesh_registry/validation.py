@@ -26,6 +26,21 @@ _CAPABILITY_NAME_FMT = rf"{_CAPABILITY_SEGMENT_FMT}(\.{_CAPABILITY_SEGMENT_FMT})
 _TOOL_NAME_FMT = "[A-Za-z0-9_.-]+"
 _TAG_FMT = "[a-z0-9]([-a-z0-9_.]*[a-z0-9])?"
 
+# The same rules as JSON-Schema patterns, for the API's published schemas.
+DNS1123_LABEL_PATTERN = f"^{_DNS1123_LABEL_FMT}$"
+DNS1123_SUBDOMAIN_PATTERN = f"^{_DNS1123_SUBDOMAIN_FMT}$"
+QUALIFIED_NAME_PATTERN = f"^({_DNS1123_SUBDOMAIN_FMT}/)?{_QUALIFIED_NAME_FMT}$"
+LABEL_VALUE_PATTERN = f"^{_LABEL_VALUE_FMT}$"
+CAPABILITY_NAME_PATTERN = f"^{_CAPABILITY_NAME_FMT}$"
+TOOL_NAME_PATTERN = f"^{_TOOL_NAME_FMT}$"
+TAG_PATTERN = "^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"  # bounded: at most 63 characters
+# semver.org's pattern for a version (ECMA-262 compatible).
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
 _DNS1123_LABEL = re.compile(_DNS1123_LABEL_FMT)
 _DNS1123_SUBDOMAIN = re.compile(_DNS1123_SUBDOMAIN_FMT)
 _QUALIFIED_NAME = re.compile(_QUALIFIED_NAME_FMT)

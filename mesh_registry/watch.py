@@ -81,9 +81,11 @@ class Subscription:
         if event is None:
             return
         if len(self._events) >= self._limit:
+            self._hub.dropped += 1
             self.end(Gone(f"watch fell behind by more than {self._limit} events; list again"))
             return
         self._events.append(event)
+        self._hub.delivered += 1
         self._ready.set()
 
     async def next(self, idle_after: float) -> WatchEvent | None:
@@ -122,6 +124,8 @@ class Hub:
     def __init__(self) -> None:
         self._unindexed: set[Subscription] = set()
         self._by_capability: dict[str, set[Subscription]] = {}
+        self.delivered = 0  # events queued for watchers
+        self.dropped = 0  # watchers ended for falling behind
 
     def subscribe(self, query: Query, limit: int) -> Subscription:
         subscription = Subscription(self, query, limit)

@@ -11,8 +11,9 @@ Any backend (SQLite today; PostgreSQL later, for several registry replicas) impl
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from mesh_registry.model import EventType, ObjectKey
@@ -91,6 +92,10 @@ class Snapshot:
     leases: Mapping[ObjectKey, float]  # last heartbeat time (epoch seconds) per object
 
 
+# Upper bounds of the commit batch size histogram (the last bucket takes everything above).
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 @dataclass(slots=True)
 class StoreStats:
     """Counters for metrics and tests: commits are transactions that reached the disk."""
@@ -100,6 +105,16 @@ class StoreStats:
     largest_batch: int = 0
     lease_checkpoints: int = 0
     compactions: int = 0
+    batch_counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BUCKETS) + 1))
+
+    def record_commit(self, writes: int) -> None:
+        self.commits += 1
+        self.writes += writes
+        self.largest_batch = max(self.largest_batch, writes)
+        self.batch_counts[bisect.bisect_left(BATCH_BUCKETS, writes)] += 1
+
+    def snapshot(self) -> StoreStats:
+        return replace(self, batch_counts=list(self.batch_counts))
 
 
 CommitListener = Callable[[Sequence[Change]], None]

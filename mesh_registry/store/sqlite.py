@@ -413,9 +413,7 @@ class SQLiteStore:
             return
         if result.changes:
             self._revision = result.changes[-1].revision
-            self._stats.commits += 1
-            self._stats.writes += len(result.changes)
-            self._stats.largest_batch = max(self._stats.largest_batch, len(result.changes))
+            self._stats.record_commit(len(result.changes))
             self._notify(result.changes)
         for write, outcome in zip(batch, result.outcomes, strict=True):
             if isinstance(outcome, StoreError):

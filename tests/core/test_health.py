@@ -198,9 +198,9 @@ async def test_status_is_written_by_the_registry_only(registry: Registry) -> Non
     created = await registry.create(body)
     assert created.status.phase is Phase.PENDING
     await registry.heartbeat("default", "a")
-    replaced = await registry.register(
-        {**agent_body("a", ["x.y", "z.w"]), "status": {"phase": "offline"}}
-    )
+    replaced = (
+        await registry.register({**agent_body("a", ["x.y", "z.w"]), "status": {"phase": "offline"}})
+    ).agent
     assert replaced.status.phase is Phase.HEALTHY
     assert replaced.status.observed_generation == replaced.metadata.generation == 2
 

@@ -50,16 +50,20 @@ async def test_create_twice_is_already_exists(registry: Registry) -> None:
 
 
 async def test_register_creates_or_replaces(registry: Registry) -> None:
-    first = await registry.register(agent_body("a", ["x.y"]))
+    registration = await registry.register(agent_body("a", ["x.y"]))
+    assert registration.created
+    first = registration.agent
     assert first.metadata.generation == 1
-    same = await registry.register(agent_body("a", ["x.y"]))
+    again = await registry.register(agent_body("a", ["x.y"]))
+    assert not again.created
+    same = again.agent
     assert same.metadata.resource_version == first.metadata.resource_version  # nothing written
     assert registry.revision == 1
-    changed = await registry.register(agent_body("a", ["x.y", "z.w"]))
+    changed = (await registry.register(agent_body("a", ["x.y", "z.w"]))).agent
     assert (changed.metadata.generation, changed.metadata.resource_version) == (2, "2")
     assert changed.metadata.uid == first.metadata.uid
     assert changed.metadata.creation_timestamp == first.metadata.creation_timestamp
-    relabelled = await registry.register(agent_body("a", ["x.y", "z.w"], labels={"t": "1"}))
+    relabelled = (await registry.register(agent_body("a", ["x.y", "z.w"], labels={"t": "1"}))).agent
     assert relabelled.metadata.generation == 3
     assert relabelled.status.observed_generation == 3
 
@@ -75,7 +79,7 @@ async def test_optimistic_concurrency(registry: Registry) -> None:
     created = await registry.create(agent_body("a", ["x.y"]))
     body = agent_body("a", ["x.y"], labels={"v": "1"})
     body["metadata"]["resourceVersion"] = created.metadata.resource_version
-    updated = await registry.register(body)
+    updated = (await registry.register(body)).agent
     assert updated.metadata.resource_version == "2"
     stale = agent_body("a", ["x.y"], labels={"v": "2"})
     stale["metadata"]["resourceVersion"] = created.metadata.resource_version
@@ -96,7 +100,7 @@ async def test_uid_precondition(registry: Registry) -> None:
     with pytest.raises(Conflict, match="uid"):
         await registry.register(body)
     body["metadata"]["uid"] = created.metadata.uid
-    assert (await registry.register(body)).metadata.labels == {"v": "1"}
+    assert (await registry.register(body)).agent.metadata.labels == {"v": "1"}
 
 
 async def test_path_namespace_and_name(registry: Registry) -> None:
@@ -146,7 +150,7 @@ async def test_unregister(registry: Registry) -> None:
 
 async def test_concurrent_registrations_of_one_name_converge(registry: Registry) -> None:
     bodies = [agent_body("a", ["x.y"], labels={"n": str(i)}) for i in range(50)]
-    results = await asyncio.gather(*(registry.register(b) for b in bodies))
+    results = [r.agent for r in await asyncio.gather(*(registry.register(b) for b in bodies))]
     assert len({r.metadata.uid for r in results}) == 1
     final = registry.get("default", "a")
     assert final.metadata.labels in [b["metadata"]["labels"] for b in bodies]
@@ -313,6 +317,24 @@ async def test_discovery_ranks_healthy_providers(registry: Registry) -> None:
     assert _names(registry.discover(["geo.lookup"], phases=None))[0] == "default/sick"
     with pytest.raises(BadRequest):
         registry.discover(["geo.lookup"], limit=0)
+
+
+async def test_discovery_with_exact_labels(registry: Registry) -> None:
+    await registry.create(
+        agent_body("pg", ["db.query"], labels={"type": "database"}, namespace="production")
+    )
+    await registry.create(
+        agent_body("redis", ["db.query"], labels={"type": "cache"}, namespace="production")
+    )
+    await registry.create(agent_body("dev-pg", ["db.query"], labels={"type": "database"}))
+    found = registry.discover(labels={"type": "database"}, namespace="production", phases=None)
+    assert _names(found) == ["production/pg"]
+    both = registry.discover(
+        ["db.query"], labels={"type": "database"}, selector="!tier", phases=None
+    )
+    assert _names(both) == ["default/dev-pg", "production/pg"]
+    with pytest.raises(BadRequest, match="labels"):
+        registry.discover(labels={"bad key": "x"})
 
 
 async def test_discovery_needs_every_capability(registry: Registry) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,12 +18,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_SERVING = re.compile(r"serving on (http://\S+)")
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
@@ -42,49 +37,75 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
     raise AssertionError(f"condition not met within {timeout} s (last error: {last_error!r})")
 
 
-@dataclass
 class RegistryProcess:
-    process: subprocess.Popen[str]
-    url: str
+    """A ``mcp-mesh-registry`` process; its output is collected as it runs."""
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mesh_registry", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # a full pipe would block the registry: always read
+            self.lines.append(line.rstrip("\n"))
+        self.process.stdout.close()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 30.0) -> RegistryProcess:
+        def serving() -> str | None:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the registry exited at start:\n{self.output}")
+            for line in self.lines:
+                match = _SERVING.search(line)
+                if match:
+                    return match.group(1)
+            return None
+
+        self.url = wait_until(serving, timeout)
+        wait_until(lambda: httpx.get(self.url + "/readyz").status_code == 200, timeout)
+        return self
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
+        return self.wait_exit(timeout)
 
-    def output(self) -> str:
-        assert self.process.stdout is not None
-        return self.process.stdout.read()
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.wait_exit()
 
-
-def spawn_registry(*args: str, port: int | None = None) -> tuple[subprocess.Popen[str], str]:
-    port = port or free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mesh_registry", "--port", str(port), *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
-    )
-    return process, f"http://127.0.0.1:{port}"
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @contextmanager
-def running_registry(*args: str) -> Iterator[RegistryProcess]:
-    """A registry process, ready to serve; stopped (SIGTERM) on exit."""
-    process, url = spawn_registry(*args)
-    registry = RegistryProcess(process, url)
+def running_registry(*args: str, env: dict[str, str] | None = None) -> Iterator[RegistryProcess]:
+    """A registry process on a free loopback port, ready to serve; killed on exit if still up."""
+    if "--port" not in args:
+        args = ("--port", "0", *args)
+    registry = RegistryProcess(*args, env=env)
     try:
-        wait_until(
-            lambda: process.poll() is not None or httpx.get(url + "/readyz").status_code == 200
-        )
-        if process.poll() is not None:
-            raise AssertionError(f"the registry exited at start:\n{registry.output()}")
-        yield registry
+        yield registry.wait_ready()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        registry.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 from mesh_registry.model import Agent, EventType, WatchEvent
@@ -13,6 +14,7 @@ class EventLog:
 
     def __init__(self, stream: AsyncIterator[WatchEvent]) -> None:
         self.events: list[WatchEvent] = []
+        self.arrivals: list[float] = []  # when each event arrived (epoch seconds)
         self.ended = False
         self._changed = asyncio.Event()
         self._task = asyncio.create_task(self._pump(stream))
@@ -20,6 +22,7 @@ class EventLog:
     async def _pump(self, stream: AsyncIterator[WatchEvent]) -> None:
         try:
             async for event in stream:
+                self.arrivals.append(time.time())
                 self.events.append(event)
                 self._changed.set()
         finally:

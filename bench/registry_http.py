@@ -1,0 +1,242 @@
+"""The registry over HTTP, against a real `mcp-mesh-registry` process.
+
+    python bench/registry_http.py [--quick]
+
+Figures (table, and bench/results/registry_http.json):
+
+- heartbeats/s over keep-alive HTTP from a separate load process, and, in the same run, a bare
+  Starlette app answering 200 on the same path, served the same way: the ceiling. The ratio is
+  the figure to compare across machines.
+- watch lag (write acknowledged → event received) p50/p99 with 1, 100 and 1,000 SSE watchers.
+- discovery p50/p99 over HTTP with 10,000 agents (capability + label selector).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import print_table, summary_ms, write_results  # noqa: E402
+from bench.registry_core import QUERY, agent  # noqa: E402
+from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def load(base: str, lines: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    """Run the load generator in its own process; return its figures."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
+        paths.write("\n".join(lines))
+    try:
+        output = subprocess.run(
+            [
+                *(sys.executable, str(BENCH / "http_load.py"), base, paths.name),
+                *("--connections", str(connections), "--seconds", str(seconds)),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=ENV,
+        ).stdout
+    finally:
+        os.unlink(paths.name)
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+async def register(url: str, count: int, interval: float) -> list[str]:
+    """Register ``count`` agents and bring them to healthy; return their names."""
+    rng = random.Random(3)
+    names = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+        bodies = [agent(i, rng) for i in range(count)]
+        for body in bodies:
+            body["spec"]["healthInterval"] = interval
+        for start in range(0, count, 500):
+            batch = bodies[start : start + 500]
+            responses = await asyncio.gather(
+                *(
+                    api.put(f"/api/v1/namespaces/default/agents/{b['metadata']['name']}", json=b)
+                    for b in batch
+                )
+            )
+            assert all(r.status_code in (200, 201) for r in responses)
+            names += [b["metadata"]["name"] for b in batch]
+        # A first heartbeat moves each agent from pending to healthy: a write. Do them now, so
+        # that the measured load is the steady state, where heartbeats write nothing.
+        for start in range(0, count, 500):
+            await asyncio.gather(
+                *(
+                    api.post(f"/api/v1/namespaces/default/agents/{name}/heartbeat")
+                    for name in names[start : start + 500]
+                )
+            )
+    return names
+
+
+def heartbeat_ceiling(connections: int, seconds: float) -> dict[str, Any]:
+    port = _free_port()
+    bare = subprocess.Popen([sys.executable, str(BENCH / "bare_app.py"), str(port)], env=ENV)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(base), 30)
+        lines = [f"POST /api/v1/namespaces/default/agents/a{i}/heartbeat" for i in range(100)]
+        return load(base, lines, connections, seconds)
+    finally:
+        bare.terminate()
+        bare.wait()
+
+
+def _answers(base: str) -> bool:
+    try:
+        httpx.post(base + "/api/v1/namespaces/default/agents/a/heartbeat")
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
+    """Acknowledged write → event received, over ``watchers`` SSE streams."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(BENCH / "sse_watchers.py"),
+        url,
+        str(watchers),
+        str(writes),
+        stdout=asyncio.subprocess.PIPE,
+        env=ENV,
+        limit=64 * 1024 * 1024,  # the report is one long line
+    )
+    assert process.stdout is not None
+    assert (await process.stdout.readline()).strip() == b"READY"
+    acknowledged: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=url) as api:
+        target = "/api/v1/namespaces/default/agents/watched"
+        for n in range(writes):
+            body = {
+                "metadata": {"name": "watched", "labels": {"n": str(n)}},
+                "spec": {
+                    "endpoint": "http://127.0.0.1:9/mcp",
+                    "healthInterval": 3600,
+                    "capabilities": [{"name": "bench.watch"}],
+                },
+            }
+            response = await api.put(target, json=body)
+            acknowledged[int(response.json()["metadata"]["resourceVersion"])] = time.time()
+            await asyncio.sleep(0.02)
+    arrivals = json.loads(await process.stdout.readline())
+    await process.wait()
+    lags = [
+        arrived - acknowledged[int(revision)]
+        for revision, times in arrivals.items()
+        if int(revision) in acknowledged
+        for arrived in times
+    ]
+    delivered = sum(len(times) for times in arrivals.values())
+    return {"watchers": watchers, "writes": writes, "delivered": delivered, **summary_ms(lags)}
+
+
+async def discovery_over_http(url: str, queries: int) -> dict[str, Any]:
+    samples, matches = [], 0
+    params = {"capability": QUERY["capability"], "labelSelector": QUERY["selector"]}
+    async with httpx.AsyncClient(base_url=url) as api:
+        for _ in range(queries):
+            started = time.perf_counter()
+            response = await api.get("/api/v1/discover", params=params)
+            samples.append(time.perf_counter() - started)
+            matches = len(response.json()["items"])
+    return {**summary_ms(samples), "matches": matches}
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    seconds = 2.0 if quick else 5.0
+    connections = 16
+    agents = 2_000 if quick else 10_000
+    watcher_counts = (1, 100) if quick else (1, 100, 1000)
+    results: dict[str, Any] = {"mode": "quick" if quick else "full"}
+    results["ceiling"] = heartbeat_ceiling(connections, seconds)
+    with tempfile.TemporaryDirectory() as directory:
+        registry = RegistryProcess(
+            "--port", "0", "--db", str(Path(directory) / "bench.db"), "--sync", "normal"
+        ).wait_ready()
+        try:
+            names = await register(registry.url, agents, interval=600)
+            lines = [f"POST /api/v1/namespaces/default/agents/{n}/heartbeat" for n in names]
+            results["heartbeats"] = load(registry.url, lines, connections, seconds)
+            results["heartbeat_ratio"] = (
+                results["heartbeats"]["per_second"] / results["ceiling"]["per_second"]
+            )
+            results["discovery"] = {
+                "agents": agents,
+                **(await discovery_over_http(registry.url, 200 if quick else 1000)),
+            }
+            results["watch_lag"] = [
+                await watch_lag(registry.url, count, 50 if quick else 100)
+                for count in watcher_counts
+            ]
+        finally:
+            registry.stop()
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    hb, ceiling, discovery = results["heartbeats"], results["ceiling"], results["discovery"]
+    rows = [
+        (
+            "heartbeats/s over HTTP",
+            f"{hb['per_second']:,.0f}  (p50 {hb['p50_ms']:.2f} ms, p99 {hb['p99_ms']:.2f} ms,"
+            f" {hb['errors']} errors)",
+        ),
+        (
+            "bare Starlette 200/s (ceiling)",
+            f"{ceiling['per_second']:,.0f}  (p50 {ceiling['p50_ms']:.2f} ms)",
+        ),
+        ("heartbeat / ceiling", f"{results['heartbeat_ratio']:.2f}"),
+        (
+            f"discovery p50/p99 ({discovery['agents']:,} agents)",
+            f"{discovery['p50_ms']:.2f} / {discovery['p99_ms']:.2f} ms"
+            f"  ({discovery['matches']} matches)",
+        ),
+    ]
+    for lag in results["watch_lag"]:
+        expected = lag["watchers"] * lag["writes"]
+        rows.append(
+            (
+                f"watch lag p50/p99 ({lag['watchers']:,} watchers)",
+                f"{lag['p50_ms']:.2f} / {lag['p99_ms']:.2f} ms"
+                f"  ({lag['delivered']:,}/{expected:,} events)",
+            )
+        )
+    print_table(f"registry over HTTP ({results['mode']})", rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    options = parser.parse_args()
+    figures = asyncio.run(main(options.quick))
+    report(figures)
+    print(f"\nwritten: {write_results('registry_http', figures)}")

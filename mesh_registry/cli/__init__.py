@@ -1,0 +1,1 @@
+"""Command lines: ``mcp-mesh-registry`` (the server) and ``mcp-mesh`` (the operator's tool)."""

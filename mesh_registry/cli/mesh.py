@@ -1,0 +1,208 @@
+"""``mcp-mesh``: look at the mesh the way kubectl looks at a cluster.
+
+    mcp-mesh get agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|wide|json|yaml]
+    mcp-mesh describe agent NAME [-n NS]
+    mcp-mesh watch agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|json]
+    mcp-mesh discover CAPABILITY [--selector S] [--version V] [--tags T] [-o table|json|yaml]
+
+The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from mesh_registry.cli import output
+from mesh_registry.client import RegistryClient
+from mesh_registry.errors import Gone, MeshError, Unavailable
+from mesh_registry.model import AgentList, EventType
+
+T = TypeVar("T")
+DEFAULT_REGISTRY = "http://127.0.0.1:8000"
+
+namespace_option = click.option(
+    "-n", "--namespace", default="default", show_default=True, help="The namespace."
+)
+all_namespaces_option = click.option(
+    "-A", "--all-namespaces", is_flag=True, help="Every namespace."
+)
+selector_option = click.option("-l", "--selector", default="", help="A label selector.")
+capability_option = click.option(
+    "--capability", multiple=True, help="Agents providing this capability (repeatable: any)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--registry",
+    envvar="MESH_REGISTRY_URL",
+    default=DEFAULT_REGISTRY,
+    show_default=True,
+    help="The registry's URL (or MESH_REGISTRY_URL).",
+)
+@click.pass_context
+def main(context: click.Context, registry: str) -> None:
+    """Inspect and follow the agents of an mcp-mesh registry."""
+    context.obj = registry
+
+
+@main.group()
+def get() -> None:
+    """List resources."""
+
+
+@get.command("agents")
+@namespace_option
+@all_namespaces_option
+@selector_option
+@capability_option
+@click.option(
+    "-o", "--output", "fmt", type=click.Choice(["table", "wide", "json", "yaml"]), default="table"
+)
+@click.pass_obj
+def get_agents(
+    registry: str,
+    namespace: str,
+    all_namespaces: bool,
+    selector: str,
+    capability: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """List agents."""
+
+    async def fetch(client: RegistryClient) -> AgentList:
+        scope = None if all_namespaces else namespace
+        return await client.list_all(scope, selector=selector, capabilities=capability)
+
+    agents = _run(registry, fetch)
+    if fmt in ("json", "yaml"):
+        click.echo(output.dump(agents, fmt))
+    elif not agents.items:
+        where = "any namespace" if all_namespaces else f"namespace {namespace}"
+        click.echo(f"No agents found in {where}.", err=True)
+    else:
+        click.echo(output.agent_rows(agents.items, wide=fmt == "wide", namespaces=all_namespaces))
+
+
+@main.group()
+def describe() -> None:
+    """Show one resource in detail."""
+
+
+@describe.command("agent")
+@click.argument("name")
+@namespace_option
+@click.pass_obj
+def describe_agent(registry: str, name: str, namespace: str) -> None:
+    """Show an agent: its record, status, capabilities and dependencies."""
+    agent = _run(registry, lambda client: client.get(name, namespace))
+    click.echo(output.describe(agent))
+
+
+@main.group()
+def watch() -> None:
+    """Follow changes as they happen."""
+
+
+@watch.command("agents")
+@namespace_option
+@all_namespaces_option
+@selector_option
+@capability_option
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_obj
+def watch_agents(
+    registry: str,
+    namespace: str,
+    all_namespaces: bool,
+    selector: str,
+    capability: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Print agent events as they come (current agents first). Ctrl-C to stop."""
+    scope = None if all_namespaces else namespace
+
+    async def follow(client: RegistryClient) -> None:
+        since: str | None = None
+        if fmt == "table":
+            click.echo(f"{'EVENT':<9} {'NAME':<32} {'PHASE':<10} REVISION")
+        while True:
+            try:
+                async for event in client.watch(
+                    scope, since=since, selector=selector, capabilities=capability
+                ):
+                    if event.type is EventType.ERROR:
+                        raise Gone(getattr(event.object, "message", "watch expired"))
+                    if event.revision:
+                        since = str(event.revision)
+                    if fmt == "json":
+                        click.echo(event.model_dump_json(exclude_none=True))
+                    elif event.type is not EventType.BOOKMARK:
+                        click.echo(output.event_line(event, namespaces=all_namespaces))
+            except Gone as error:
+                click.echo(f"# {error.message}: starting again from the current state", err=True)
+                since = None
+            except Unavailable as error:
+                click.echo(f"# {error.message}; reconnecting", err=True)
+                await asyncio.sleep(1.0)
+
+    try:
+        _run(registry, follow)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("discover")
+@click.argument("capability", nargs=-1, required=True)
+@click.option("--selector", "-l", default="", help="A label selector.")
+@click.option("--version", "version_range", default="", help="A version range, e.g. '>=1.2 <2'.")
+@click.option("--tags", default="", help="Comma-separated: x required, +x preferred, -x excluded.")
+@click.option("-n", "--namespace", default=None, help="Only this namespace (default: all).")
+@click.option(
+    "-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table"
+)
+@click.pass_obj
+def discover(
+    registry: str,
+    capability: tuple[str, ...],
+    selector: str,
+    version_range: str,
+    tags: str,
+    namespace: str | None,
+    fmt: str,
+) -> None:
+    """Healthy providers of CAPABILITY (every one given), best first."""
+    found = _run(
+        registry,
+        lambda client: client.discover(
+            capability,
+            selector=selector,
+            namespace=namespace,
+            version=version_range,
+            tags=[t for t in tags.split(",") if t],
+        ),
+    )
+    if fmt in ("json", "yaml"):
+        data = [agent.model_dump(mode="json", exclude_none=True) for agent in found]
+        click.echo(output.as_yaml(data) if fmt == "yaml" else output.as_json(data))
+    elif not found:
+        click.echo(f"No healthy provider of {', '.join(capability)}.", err=True)
+    else:
+        click.echo(output.ranked_rows(found, capability[0]))
+
+
+def _run(registry: str, call: Callable[[RegistryClient], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with RegistryClient(registry) as client:
+            return await call(client)
+
+    try:
+        return asyncio.run(run())
+    except MeshError as error:
+        click.echo(f"Error from {registry}: {error.message}", err=True)
+        sys.exit(1)

@@ -1,0 +1,231 @@
+"""``mcp-mesh-registry``: serve the registry (REST, SSE watches, MCP) on one port.
+
+Every option can also be set with an environment variable: ``MESH_REGISTRY_`` and the option's
+name in capitals, e.g. ``MESH_REGISTRY_DB=/var/lib/mesh/registry.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import click
+import uvicorn
+
+from mesh_registry.config import RegistryConfig
+from mesh_registry.errors import Unavailable
+from mesh_registry.health import HealthPolicy
+from mesh_registry.logs import configure
+from mesh_registry.server.settings import ServerSettings
+from mesh_registry.service import Registry
+from mesh_registry.store import Retention
+
+log = logging.getLogger("mesh_registry")
+
+
+class _Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A number of seconds, or 'never'."""
+
+    name = "seconds|never"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).lower() == "never":
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of seconds nor 'never'", param, ctx)
+
+
+@click.command(context_settings={"auto_envvar_prefix": "MESH_REGISTRY", "show_default": True})
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=8000, type=click.IntRange(0, 65535), help="Port; 0 picks one.")
+@click.option("--db", default="mesh-registry.db", help="SQLite database file, or :memory:.")
+@click.option(
+    "--sync",
+    type=click.Choice(["full", "normal"]),
+    default="full",
+    help="SQLite durability: full survives power loss, normal a crash of the process.",
+)
+@click.option("--unhealthy-after", type=float, default=2.5, help="Heartbeat intervals.")
+@click.option("--offline-after", type=float, default=5.0, help="Heartbeat intervals.")
+@click.option(
+    "--delete-after", type=_Seconds(), default="3600", help="Seconds offline before deletion."
+)
+@click.option("--startup-grace/--no-startup-grace", default=True)
+@click.option("--self-preservation/--no-self-preservation", default=True)
+@click.option("--self-preservation-threshold", type=float, default=0.5)
+@click.option("--self-preservation-min-agents", type=int, default=10)
+@click.option("--history-max-age", type=float, default=3600.0, help="Seconds of watch history.")
+@click.option("--history-max-events", type=int, default=100_000, help="Events of watch history.")
+@click.option("--compaction-interval", type=float, default=60.0, help="Seconds.")
+@click.option("--lease-checkpoint-interval", type=float, default=5.0, help="Seconds.")
+@click.option("--bookmark-interval", type=float, default=10.0, help="Idle seconds.")
+@click.option("--watch-keepalive", type=float, default=15.0, help="Seconds between pings.")
+@click.option("--watch-queue-limit", type=int, default=10_000, help="Events per watcher.")
+@click.option("--max-body-size", type=int, default=1024 * 1024, help="Bytes.")
+@click.option("--metrics/--no-metrics", default=True, help="Serve /metrics.")
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+def main(**options: Any) -> None:
+    """Serve the mcp-mesh registry: REST, SSE watches and MCP on one port."""
+    configure(options["log_level"], options["log_format"])
+    try:
+        config, settings = _settings(options)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    tune_garbage_collector()
+    try:
+        listener = _listen(options["host"], options["port"])
+    except OSError as error:
+        click.echo(
+            f"mcp-mesh-registry: cannot listen on {options['host']}:{options['port']}:"
+            f" {error.strerror or error}",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(_run(_serve(listener, config, settings, options["access_log"])))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """On uvloop where it is installed (a faster event loop), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def _settings(options: dict[str, Any]) -> tuple[RegistryConfig, ServerSettings]:
+    health = HealthPolicy(
+        unhealthy_after=options["unhealthy_after"],
+        offline_after=options["offline_after"],
+        delete_after=options["delete_after"],
+        startup_grace=options["startup_grace"],
+        self_preservation=options["self_preservation"],
+        self_preservation_threshold=options["self_preservation_threshold"],
+        self_preservation_min_agents=options["self_preservation_min_agents"],
+    )
+    config = RegistryConfig(
+        database=options["db"],
+        synchronous=options["sync"],
+        health=health,
+        retention=Retention(options["history_max_age"], options["history_max_events"]),
+        compaction_interval=options["compaction_interval"],
+        lease_checkpoint_interval=options["lease_checkpoint_interval"],
+        bookmark_interval=options["bookmark_interval"],
+        watch_queue_limit=options["watch_queue_limit"],
+    )
+    settings = ServerSettings(
+        max_body_size=options["max_body_size"],
+        watch_keepalive=options["watch_keepalive"],
+        metrics=options["metrics"],
+    )
+    return config, settings
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything else, so that a taken port is one clear line and no traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on connections of such a socket,
+    # and without it every small response waits ~40 ms for a delayed ACK (Nagle).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+async def _serve(
+    listener: socket.socket, config: RegistryConfig, settings: ServerSettings, access_log: bool
+) -> int:
+    # Imported here: FastMCP takes a second to import, and --help or a bad option need none of it.
+    from mesh_registry.server.app import create_app
+
+    registry = Registry(config)
+    try:
+        await registry.start()
+    except Unavailable as error:
+        click.echo(f"mcp-mesh-registry: {error}", err=True)
+        listener.close()
+        return 1
+    # The loaded records live as long as the process: keep the cyclic collector from rescanning
+    # them on every full collection (a pause that grows with the number of agents).
+    gc.freeze()
+    host, port = listener.getsockname()[:2]
+    server = _Server(
+        uvicorn.Config(
+            create_app(registry, settings),
+            log_config=None,
+            access_log=access_log,
+            timeout_graceful_shutdown=15,
+        ),
+        registry,
+    )
+    log.info("serving on http://%s:%d (database %s)", host, port, config.database)
+    try:
+        with _signals_end_the_serve_loop():
+            await server.serve(sockets=[listener])
+    finally:
+        await registry.stop()
+    return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, which also tells the registry the moment a shutdown begins."""
+
+    def __init__(self, config: uvicorn.Config, registry: Registry) -> None:
+        super().__init__(config)
+        self._registry = registry
+        self._loop = asyncio.get_running_loop()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # A signal handler runs between two bytecodes of the loop's own thread: hand over.
+        self._loop.call_soon_threadsafe(self._registry.begin_shutdown)
+
+
+@contextmanager
+def _signals_end_the_serve_loop() -> Iterator[None]:
+    """Exit 0 on SIGTERM/SIGINT after a graceful shutdown.
+
+    uvicorn handles the signal (stops serving, drains requests), then restores the previous
+    handlers and raises the signal again. With the default handlers in place that would kill the
+    process before the registry checkpoints its leases, so these no-op handlers take that role.
+    """
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    log.debug("%s handled: the registry is shutting down", signal.Signals(signum).name)
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often than Python's defaults, which suit small heaps.
+
+    The registry holds every record in memory (tens of objects per agent), and its requests
+    allocate many short-lived objects: with the default thresholds the collector runs, and
+    rescans the long-lived heap, far more often than there is garbage to find.
+    """
+    gc.set_threshold(50_000, 20, 100)

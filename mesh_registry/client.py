@@ -1,0 +1,212 @@
+"""An async client of the registry's REST API and SSE watches.
+
+Errors come back as the same typed errors the service raises (``NotFound``, ``Conflict``, …);
+a registry that cannot be reached is ``Unavailable``. Light on purpose: it imports no server
+code and no FastMCP, so command-line tools that use it start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from httpx_sse import aconnect_sse
+from pydantic import BaseModel, ValidationError
+
+from mesh_registry.errors import MeshError, Unavailable, error_from_status
+from mesh_registry.model import (
+    DEFAULT_NAMESPACE,
+    Agent,
+    AgentList,
+    Bookmark,
+    EventType,
+    HeartbeatResponse,
+    Status,
+    WatchEvent,
+)
+
+M = TypeVar("M", bound=BaseModel)
+AgentInput = Agent | Mapping[str, Any]
+
+
+class RegistryClient:
+    """``async with RegistryClient("http://127.0.0.1:8000") as registry: ...``"""
+
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = http or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(self, agent: AgentInput, namespace: str | None = None) -> Agent:
+        body = _body(agent)
+        ns = namespace or body["metadata"].get("namespace") or DEFAULT_NAMESPACE
+        return await self._call(Agent, "POST", f"/api/v1/namespaces/{ns}/agents", json=body)
+
+    async def register(self, agent: AgentInput) -> Agent:
+        """Create or replace (PUT)."""
+        body = _body(agent)
+        metadata = body["metadata"]
+        ns = metadata.get("namespace") or DEFAULT_NAMESPACE
+        path = f"/api/v1/namespaces/{ns}/agents/{metadata['name']}"
+        return await self._call(Agent, "PUT", path, json=body)
+
+    async def unregister(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Agent:
+        return await self._call(Agent, "DELETE", _item(namespace, name))
+
+    async def heartbeat(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> HeartbeatResponse:
+        return await self._call(HeartbeatResponse, "POST", _item(namespace, name) + "/heartbeat")
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Agent:
+        return await self._call(Agent, "GET", _item(namespace, name))
+
+    async def list_agents(
+        self,
+        namespace: str | None = None,
+        *,
+        selector: str = "",
+        capabilities: Iterable[str] = (),
+        phases: Iterable[str] = (),
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> AgentList:
+        """One page; see :meth:`list_all` for every page."""
+        params = _params(
+            labelSelector=selector,
+            capability=list(capabilities),
+            phase=list(phases),
+            limit=limit,
+            **{"continue": continue_token},
+        )
+        return await self._call(AgentList, "GET", _collection(namespace), params=params)
+
+    async def list_all(self, namespace: str | None = None, **filters: Any) -> AgentList:
+        """Every page of a list, as one list at the first page's revision."""
+        first = await self.list_agents(namespace, **filters)
+        items, token = list(first.items), first.metadata.continue_
+        while token:
+            page = await self.list_agents(namespace, **filters, continue_token=token)
+            items += page.items
+            token = page.metadata.continue_
+        return AgentList(
+            metadata=first.metadata.model_copy(update={"continue_": None}), items=items
+        )
+
+    async def discover(
+        self,
+        capabilities: Iterable[str] = (),
+        *,
+        selector: str = "",
+        namespace: str | None = None,
+        phases: Iterable[str] = (),
+        version: str = "",
+        tags: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> list[Agent]:
+        """Providers of every capability asked for, best first (healthy ones unless ``phases``)."""
+        params = _params(
+            capability=list(capabilities),
+            labelSelector=selector,
+            namespace=namespace,
+            phase=list(phases),
+            version=version,
+            tags=list(tags),
+            limit=limit,
+        )
+        return (await self._call(AgentList, "GET", "/api/v1/discover", params=params)).items
+
+    async def watch(
+        self,
+        namespace: str | None = None,
+        *,
+        since: str | None = None,
+        selector: str = "",
+        capabilities: Iterable[str] = (),
+        phases: Iterable[str] = (),
+    ) -> AsyncIterator[WatchEvent]:
+        """The events of one watch stream, until the registry ends it or the connection drops.
+
+        Raise ``Unavailable`` on a dropped connection: resume with ``since`` set to the last
+        event's revision. An ERROR event (410) means: list again, or watch without ``since``.
+        """
+        params = _params(
+            watch="true", labelSelector=selector, capability=list(capabilities), phase=list(phases)
+        )
+        headers = {"Last-Event-ID": since} if since else {}
+        path = _collection(namespace)
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None)
+        try:
+            async with aconnect_sse(
+                self._http, "GET", path, params=params, headers=headers, timeout=timeout
+            ) as source:
+                if source.response.status_code != 200:
+                    await source.response.aread()
+                    raise _error(source.response)
+                async for message in source.aiter_sse():
+                    yield _watch_event(message.event, message.data)
+        except httpx.TransportError as error:
+            raise Unavailable(f"watch on {self.url} interrupted: {error!r}") from error
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    async def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise Unavailable(f"registry at {self.url} is unreachable: {error!r}") from error
+        if response.status_code >= 400:
+            raise _error(response)
+        return model.model_validate_json(response.content)
+
+
+def _body(agent: AgentInput) -> dict[str, Any]:
+    if isinstance(agent, Agent):
+        body: dict[str, Any] = agent.model_dump(mode="json", exclude_none=True)
+        return body
+    return dict(agent)
+
+
+def _item(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/agents/{name}"
+
+
+def _collection(namespace: str | None) -> str:
+    return "/api/v1/agents" if namespace is None else f"/api/v1/namespaces/{namespace}/agents"
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in (None, "", [])}
+
+
+def _error(response: httpx.Response) -> MeshError:
+    try:
+        return error_from_status(Status.model_validate_json(response.content))
+    except ValidationError:
+        message = f"registry answered {response.status_code}: {response.text[:200]}"
+        return MeshError(message, code=response.status_code)
+
+
+def _watch_event(kind: str, data: str) -> WatchEvent:
+    event_type = EventType(kind)
+    payload: BaseModel
+    if event_type is EventType.ERROR:
+        payload = Status.model_validate_json(data)
+    elif event_type is EventType.BOOKMARK:
+        payload = Bookmark.model_validate_json(data)
+    else:
+        payload = Agent.model_validate_json(data)
+    return WatchEvent(type=event_type, object=payload)

@@ -1,0 +1,102 @@
+"""One ASGI app: REST, SSE watches, MCP at /mcp, probes, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
+from mesh_registry.server.mcp import create_mcp
+from mesh_registry.server.metrics import Metrics
+from mesh_registry.server.openapi import document
+from mesh_registry.server.responses import status_response
+from mesh_registry.server.rest import RestApi
+from mesh_registry.server.settings import ServerSettings
+from mesh_registry.service import Registry
+
+log = logging.getLogger(__name__)
+
+
+def create_app(registry: Registry, settings: ServerSettings | None = None) -> Starlette:
+    """The registry's HTTP app. The caller starts and stops ``registry`` around it."""
+    settings = settings or ServerSettings()
+    mcp_app = create_mcp(registry).http_app(path="/mcp")
+    metrics = Metrics(registry)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        stats = registry.stats()
+        body = {
+            "ready": registry.ready,
+            "revision": str(stats.revision),
+            "agents": stats.agents,
+            "selfPreservation": stats.self_preservation,
+        }
+        return JSONResponse(body, status_code=200 if registry.ready else 503)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document())
+
+    routes = [
+        *RestApi(registry, settings).routes(),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        # An ASGI app as the endpoint: /mcp reaches FastMCP unchanged, its own middleware intact.
+        Route("/mcp", RequestBodyLimitMiddleware(mcp_app, settings.max_body_size)),
+    ]
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with mcp_app.lifespan(app):
+            yield
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(metrics.middleware)],
+        exception_handlers={
+            MeshError: _mesh_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+
+
+async def _mesh_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, MeshError)
+    return status_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        allowed = error.headers.get("Allow", "") if error.headers else ""
+        mapped: MeshError = MethodNotAllowed(
+            f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        )
+    elif error.status_code == 404:
+        mapped = NotFound(f"the server could not find the requested resource {request.url.path}")
+    else:
+        mapped = MeshError(str(error.detail), code=error.status_code)
+    response = status_response(mapped)
+    response.headers.update(error.headers or {})  # e.g. Allow, which a 405 must carry
+    return response
+
+
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return status_response(MeshError(f"internal error: {type(error).__name__}"))

@@ -1,0 +1,160 @@
+"""Prometheus metrics: HTTP requests, and the registry's own figures read at scrape time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mesh_registry.service import Registry
+from mesh_registry.store.base import BATCH_BUCKETS
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class Metrics:
+    """One set of metrics per app, in its own collector registry (several apps can coexist)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.collectors = CollectorRegistry()
+        self.requests = Counter(
+            "mesh_http_requests_total",
+            "HTTP requests, by method, route and status code.",
+            ["method", "route", "code"],
+            registry=self.collectors,
+        )
+        self.latency = Histogram(
+            "mesh_http_request_duration_seconds",
+            "Time to answer an HTTP request (watch streams excluded), by method and route.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.collectors,
+        )
+        self.collectors.register(_RegistryCollector(registry))
+        # Children by label values: prometheus_client's own lookup costs more than the request.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        counter = self._counted.get((method, route, status))
+        if counter is None:
+            counter = self._counted[method, route, status] = self.requests.labels(
+                method, route, str(status)
+            )
+        counter.inc()
+        if seconds is not None:
+            timer = self._timed.get((method, route))
+            if timer is None:
+                timer = self._timed[method, route] = self.latency.labels(method, route)
+            timer.observe(seconds)
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.collectors), media_type=CONTENT_TYPE)
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        return _RequestMetrics(app, self)
+
+
+class _RequestMetrics:
+    """Pure ASGI, so that streaming responses (watches) pass through untouched."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        streaming = False
+
+        async def observe(message: Message) -> None:
+            nonlocal status, streaming
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = dict(message.get("headers", []))
+                streaming = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            seconds = None if streaming else time.perf_counter() - started
+            self.metrics.observe(scope["method"], route, status, seconds)
+
+
+class _RegistryCollector(Collector):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._registry.stats()
+        agents = GaugeMetricFamily("mesh_agents", "Registered agents, by phase.", labels=["phase"])
+        for phase, count in stats.phases.items():
+            agents.add_metric([phase.value], count)
+        yield agents
+        yield CounterMetricFamily("mesh_heartbeats", "Heartbeats received.", value=stats.heartbeats)
+        yield GaugeMetricFamily("mesh_watchers", "Open watches.", value=stats.watchers)
+        yield CounterMetricFamily(
+            "mesh_watch_events", "Events queued for watchers.", value=stats.events_delivered
+        )
+        yield CounterMetricFamily(
+            "mesh_watchers_dropped",
+            "Watchers ended because they fell behind.",
+            value=stats.watchers_dropped,
+        )
+        yield CounterMetricFamily(
+            "mesh_changes", "Committed writes (one revision each).", value=stats.store.writes
+        )
+        yield CounterMetricFamily(
+            "mesh_commits", "Transactions committed.", value=stats.store.commits
+        )
+        yield _batch_histogram(stats.store.batch_counts, stats.store.writes)
+        yield CounterMetricFamily(
+            "mesh_lease_checkpoints",
+            "Heartbeat-time checkpoints written.",
+            value=stats.store.lease_checkpoints,
+        )
+        yield GaugeMetricFamily("mesh_revision", "Current revision.", value=stats.revision)
+        yield GaugeMetricFamily(
+            "mesh_compacted_revision",
+            "History holds every change after this revision.",
+            value=stats.compacted_revision,
+        )
+        yield GaugeMetricFamily(
+            "mesh_self_preservation",
+            "1 while self-preservation holds offline transitions and deletions.",
+            value=int(stats.self_preservation),
+        )
+        yield GaugeMetricFamily(
+            "mesh_ready", "1 once the store is open and loaded.", value=int(self._registry.ready)
+        )
+
+
+def _batch_histogram(counts: list[int], total: int) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for bound, count in zip([*map(str, BATCH_BUCKETS), "+Inf"], counts, strict=True):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return HistogramMetricFamily(
+        "mesh_commit_batch_size",
+        "Writes per committed transaction.",
+        buckets=buckets,
+        sum_value=total,
+    )

@@ -1,0 +1,278 @@
+"""The OpenAPI 3.1 document of the REST API, built from the same models the API speaks."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from mesh_registry import __version__, validation
+from mesh_registry.model import (
+    Agent,
+    AgentList,
+    DeleteOptions,
+    EventType,
+    HeartbeatResponse,
+    Phase,
+    RequestSchemas,
+    Status,
+)
+
+_REF = "#/components/schemas/{model}"
+_REASONS = {
+    400: "Bad request: a malformed parameter, selector, continue token or resume revision",
+    404: "No such agent",
+    409: "Conflict: the name is taken, or the resourceVersion or uid precondition failed",
+    410: "Expired: the revision is no longer in the history; list again",
+    413: "The request body is over the size limit",
+    415: "The request body is not JSON",
+    422: "Invalid object; details.causes names each bad field",
+    503: "The registry cannot serve this now (store failure or shutdown)",
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    (refs, schemas) = models_json_schema(
+        [
+            (Agent, "validation"),
+            (Agent, "serialization"),
+            (AgentList, "serialization"),
+            (HeartbeatResponse, "serialization"),
+            (DeleteOptions, "validation"),
+            (Status, "serialization"),
+        ],
+        ref_template=_REF,
+        by_alias=True,
+        schema_generator=RequestSchemas,
+    )
+    # Like parse_agent: a client's status is accepted and ignored.
+    schemas["$defs"]["Agent-Input"]["properties"]["status"] = {
+        "description": "Ignored: status is written by the registry only."
+    }
+    for unused in ("AgentStatus-Input", "Condition-Input"):
+        schemas["$defs"].pop(unused, None)
+    agent_in = refs[(Agent, "validation")]
+    agent_out = refs[(Agent, "serialization")]
+    agent_list = refs[(AgentList, "serialization")]
+    heartbeat = refs[(HeartbeatResponse, "serialization")]
+    delete_options = refs[(DeleteOptions, "validation")]
+    status = refs[(Status, "serialization")]
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {
+            str(code): {"description": _REASONS[code], "content": _json(status)} for code in codes
+        }
+
+    def ok(description: str, ref: dict[str, Any], code: int = 200) -> dict[str, Any]:
+        return {str(code): {"description": description, "content": _json(ref)}}
+
+    list_or_watch = {
+        "summary": "List agents, or watch them with ?watch=true (Server-Sent Events)",
+        "parameters": _LIST_PARAMETERS,
+        "responses": {
+            "200": {
+                "description": "An AgentList; with watch=true, a stream of watch events",
+                "content": {
+                    **_json(agent_list),
+                    "text/event-stream": {
+                        "schema": _SSE_EVENT,
+                        "description": "Events: `id: <resourceVersion>` (none on ERROR), "
+                        "`event: ADDED|MODIFIED|DELETED|BOOKMARK|ERROR`, `data: <object JSON>`",
+                    },
+                },
+            },
+            **errors(400, 410, 503),
+        },
+    }
+    namespace = _path_parameter("namespace", validation.DNS1123_LABEL_PATTERN, 63)
+    name = _path_parameter("name", validation.DNS1123_SUBDOMAIN_PATTERN, 253)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mcp-mesh registry",
+            "version": __version__,
+            "description": "A passive registry for MCP agents, with Kubernetes API conventions.",
+        },
+        "paths": {
+            "/api/v1/agents": {"get": {**list_or_watch, "operationId": "listAgentsAllNamespaces"}},
+            "/api/v1/namespaces/{namespace}/agents": {
+                "parameters": [namespace],
+                "get": {**list_or_watch, "operationId": "listAgents"},
+                "post": {
+                    "operationId": "createAgent",
+                    "summary": "Register a new agent",
+                    "requestBody": {"required": True, "content": _json(agent_in)},
+                    "responses": {
+                        **ok("Created", agent_out, 201),
+                        **errors(400, 409, 413, 415, 422, 503),
+                    },
+                },
+            },
+            "/api/v1/namespaces/{namespace}/agents/{name}": {
+                "parameters": [namespace, name],
+                "get": {
+                    "operationId": "getAgent",
+                    "summary": "Read one agent",
+                    "responses": {**ok("The agent", agent_out), **errors(404)},
+                },
+                "put": {
+                    "operationId": "replaceAgent",
+                    "summary": "Create or replace an agent; with metadata.resourceVersion, only "
+                    "that version is replaced",
+                    "requestBody": {"required": True, "content": _json(agent_in)},
+                    "responses": {
+                        **ok("Replaced (or unchanged)", agent_out),
+                        **ok("Created", agent_out, 201),
+                        **errors(400, 404, 409, 413, 415, 422, 503),
+                    },
+                },
+                "delete": {
+                    "operationId": "deleteAgent",
+                    "summary": "Unregister an agent; returns its last state",
+                    "requestBody": {"required": False, "content": _json(delete_options)},
+                    "responses": {
+                        **ok("Deleted", agent_out),
+                        **errors(400, 404, 409, 413, 415, 503),
+                    },
+                },
+            },
+            "/api/v1/namespaces/{namespace}/agents/{name}/heartbeat": {
+                "parameters": [namespace, name],
+                "post": {
+                    "operationId": "heartbeat",
+                    "summary": "Renew the agent's lease",
+                    "responses": {
+                        **ok("The agent's phase after the heartbeat", heartbeat),
+                        **errors(404, 503),
+                    },
+                },
+            },
+            "/api/v1/discover": {
+                "get": {
+                    "operationId": "discover",
+                    "summary": "Agents providing every capability asked for, best first",
+                    "parameters": _DISCOVER_PARAMETERS,
+                    "responses": {**ok("Ranked providers", agent_list), **errors(400)},
+                }
+            },
+            "/healthz": {"get": _probe("healthz", "200 while the process runs")},
+            "/readyz": {"get": _probe("readyz", "200 once serving; 503 before, and when stopping")},
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics in the Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {"schemas": schemas.get("$defs", {})},
+    }
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _path_parameter(name: str, pattern: str, longest: int) -> dict[str, Any]:
+    schema = {"type": "string", "pattern": pattern, "maxLength": longest}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _listed(name: str, description: str, item: dict[str, Any]) -> dict[str, Any]:
+    return _query(
+        name,
+        description + " Repeat the parameter, or separate values with commas.",
+        {"type": "array", "items": {"type": "string", **item}},
+    ) | {"style": "form", "explode": True}
+
+
+_REVISION = {"type": "string", "pattern": "^[0-9]{0,18}$"}
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": [kind.value for kind in EventType]},
+        "id": _REVISION,
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+_CAPABILITY = {"pattern": validation.CAPABILITY_NAME_PATTERN, "maxLength": 253}
+_NAMESPACE_SCHEMA = {
+    "pattern": "^(" + validation.DNS1123_LABEL_PATTERN[1:-1] + ")?$",
+    "maxLength": 63,
+}
+_PHASE = {"enum": [phase.value for phase in Phase]}
+_TAG_FILTER = {"pattern": "^[+-]?" + validation.TAG_PATTERN[1:]}
+
+
+_SELECTOR = _query(
+    "labelSelector",
+    "A label selector, in Kubernetes' grammar (`env=prod,tier in (gold,silver),!canary`).",
+)
+_VERSION = _query("version", "A version range (npm syntax) the capability must satisfy.")
+_TAGS = _listed("tags", "Tags: `x` required, `+x` preferred, `-x` excluded.", _TAG_FILTER)
+_LIMIT = _query("limit", "At most this many items.", {"type": "integer", "minimum": 1})
+
+_LIST_PARAMETERS = [
+    _SELECTOR,
+    _listed("capability", "Agents providing any of these capabilities.", _CAPABILITY),
+    _listed("phase", "Agents in any of these phases.", _PHASE),
+    _VERSION,
+    _TAGS,
+    _query(
+        "limit", "At most this many items.", {"type": "integer", "minimum": 1, "maximum": 10_000}
+    ),
+    _query("continue", "The continue token of the previous page."),
+    _query("watch", "Stream changes as Server-Sent Events.", {"type": "boolean"}),
+    _query(
+        "resourceVersion",
+        "With watch: send every change after this revision (0 or absent: the current state).",
+        _REVISION,
+    ),
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "With watch: resume after this revision (wins over resourceVersion).",
+        "schema": _REVISION,
+    },
+]
+_DISCOVER_PARAMETERS = [
+    _listed("capability", "Agents providing every one of these capabilities.", _CAPABILITY),
+    _SELECTOR,
+    _VERSION,
+    _TAGS,
+    _query(
+        "namespace", "Only this namespace (default: all).", {"type": "string", **_NAMESPACE_SCHEMA}
+    ),
+    _listed("phase", "Phases to include (default: healthy).", _PHASE),
+    _LIMIT,
+]
+
+
+def _probe(operation: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation,
+        "summary": description,
+        "responses": {
+            "200": {"description": "Ready", "content": {"application/json": {"schema": {}}}},
+            "503": {"description": "Not ready", "content": {"application/json": {"schema": {}}}},
+        },
+    }

@@ -1,0 +1,139 @@
+"""The REST API, Kubernetes style (DESIGN §8): each handler parses, calls the service once, and
+answers. Errors of any kind become a ``Status`` response (see ``app.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mesh_registry.errors import BadRequest
+from mesh_registry.model import AgentList, DeleteOptions, ListMeta, field_errors
+from mesh_registry.server.requests import (
+    flag,
+    json_body,
+    many,
+    optional_json_body,
+    positive_int,
+    text,
+)
+from mesh_registry.server.responses import json_response
+from mesh_registry.server.settings import ServerSettings
+from mesh_registry.server.sse import event_stream, resume_revision
+from mesh_registry.service import Registry, parse_revision
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+COLLECTION = "/api/v1/namespaces/{namespace}/agents"
+ITEM = "/api/v1/namespaces/{namespace}/agents/{name}"
+
+
+class RestApi:
+    def __init__(self, registry: Registry, settings: ServerSettings) -> None:
+        self._registry = registry
+        self._settings = settings
+
+    def routes(self) -> list[Route]:
+        # Starlette tries routes in order: heartbeats, by far the most frequent, come first.
+        return [
+            _route(ITEM + "/heartbeat", POST=self.heartbeat),
+            _route("/api/v1/agents", GET=self.list_or_watch),
+            _route(COLLECTION, GET=self.list_or_watch, POST=self.create),
+            _route(ITEM, GET=self.get, PUT=self.replace, DELETE=self.delete),
+            _route("/api/v1/discover", GET=self.discover),
+        ]
+
+    async def list_or_watch(self, request: Request) -> Response:
+        namespace = request.path_params.get("namespace")
+        filters: dict[str, Any] = {
+            "selector": text(request, "labelSelector"),
+            "capabilities": many(request, "capability"),
+            "phases": many(request, "phase") or None,
+            "version": text(request, "version"),
+            "tags": many(request, "tags"),
+        }
+        since = resume_revision(request)
+        if flag(request, "watch"):
+            events = self._registry.watch(namespace, since=since, **filters)
+            return event_stream(events, self._settings)
+        # A list always shows the latest state, as new as any revision a client can hold: the
+        # revision is checked, then has nothing to select.
+        parse_revision(since)
+        result = await self._registry.list_agents(
+            namespace,
+            limit=positive_int(request, "limit"),
+            continue_token=request.query_params.get("continue") or None,
+            **filters,
+        )
+        return json_response(result)
+
+    async def create(self, request: Request) -> Response:
+        body = await json_body(request, self._settings.max_body_size)
+        created = await self._registry.create(body, namespace=request.path_params["namespace"])
+        return json_response(created, 201)
+
+    async def get(self, request: Request) -> Response:
+        params = request.path_params
+        return json_response(self._registry.get(params["namespace"], params["name"]))
+
+    async def replace(self, request: Request) -> Response:
+        body = await json_body(request, self._settings.max_body_size)
+        params = request.path_params
+        result = await self._registry.register(
+            body, namespace=params["namespace"], name=params["name"]
+        )
+        return json_response(result.agent, 201 if result.created else 200)
+
+    async def delete(self, request: Request) -> Response:
+        options = _delete_options(await optional_json_body(request, self._settings.max_body_size))
+        preconditions = options.preconditions
+        params = request.path_params
+        deleted = await self._registry.unregister(
+            params["namespace"],
+            params["name"],
+            resource_version=preconditions.resource_version if preconditions else None,
+            uid=preconditions.uid if preconditions else None,
+        )
+        return json_response(deleted)
+
+    async def heartbeat(self, request: Request) -> Response:
+        params = request.path_params
+        return json_response(await self._registry.heartbeat(params["namespace"], params["name"]))
+
+    async def discover(self, request: Request) -> Response:
+        phases = many(request, "phase")
+        found = self._registry.discover(
+            many(request, "capability"),
+            selector=text(request, "labelSelector"),
+            namespace=request.query_params.get("namespace") or None,
+            phases=phases or ["healthy"],
+            version=text(request, "version"),
+            tags=many(request, "tags"),
+            limit=positive_int(request, "limit"),
+        )
+        revision = str(self._registry.revision)
+        return json_response(AgentList(metadata=ListMeta(resource_version=revision), items=found))
+
+
+def _route(path: str, **handlers: Handler) -> Route:
+    """One route per path, so that a 405 lists every method the path takes in ``Allow``."""
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
+def _delete_options(body: Any) -> DeleteOptions:
+    if body is None:
+        return DeleteOptions()
+    try:
+        return DeleteOptions.model_validate(body, extra="forbid")
+    except ValidationError as error:
+        problem = field_errors(error)[0]
+        raise BadRequest(f"delete options: {problem.field}: {problem.message}") from None

@@ -1,0 +1,78 @@
+"""Watches over Server-Sent Events (DESIGN §7).
+
+Each event carries ``id: <resourceVersion>`` (none on ERROR, so that an error never moves a
+client's resume point), ``event: ADDED | MODIFIED | DELETED | BOOKMARK | ERROR`` and the object as
+one JSON ``data`` line. A client resumes with ``?resourceVersion=`` or the ``Last-Event-ID``
+header (which browsers' EventSource sends by itself on reconnect); the header wins when both are
+present, since it is the newer of the two. Comment lines keep idle connections open through
+proxies and client read timeouts.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+
+from mesh_registry.model import EventType, WatchEvent
+from mesh_registry.server.settings import ServerSettings
+
+
+def resume_revision(request: Request) -> str | None:
+    """Where the client wants to resume: ``Last-Event-ID``, else ``?resourceVersion=``."""
+    return request.headers.get("last-event-id") or request.query_params.get("resourceVersion")
+
+
+def event_stream(
+    events: AsyncIterator[WatchEvent], settings: ServerSettings
+) -> EventSourceResponse:
+    return EventSourceResponse(
+        _encode(events),
+        ping=settings.watch_keepalive,
+        send_timeout=settings.watch_send_timeout,
+        headers={"Cache-Control": "no-store"},
+        # At shutdown the registry ends every watch itself (Registry.begin_shutdown); this
+        # grace lets that clean end win over sse-starlette cutting the stream mid-response.
+        shutdown_grace_period=5.0,
+    )
+
+
+class _SharedJson:
+    """The JSON of recently sent objects. A change goes out to every watcher of it at about the
+    same time; objects are immutable, so each is encoded once, not once per watcher."""
+
+    def __init__(self, size: int = 1024) -> None:
+        # Keyed by id(); the entry keeps the object alive, so the id cannot be reused meanwhile.
+        self._entries: OrderedDict[int, tuple[BaseModel, str]] = OrderedDict()
+        self._size = size
+
+    def __call__(self, obj: BaseModel) -> str:
+        entry = self._entries.get(id(obj))
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        encoded = obj.model_dump_json(exclude_none=True)
+        self._entries[id(obj)] = (obj, encoded)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return encoded
+
+
+_json = _SharedJson()
+
+
+async def _encode(events: AsyncIterator[WatchEvent]) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async for event in events:
+            yield ServerSentEvent(
+                data=_json(event.object),
+                event=event.type.value,
+                id=None if event.type is EventType.ERROR else str(event.revision),
+            )
+    finally:
+        # Ends the service's stream (and its subscription) when the client goes away.
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()

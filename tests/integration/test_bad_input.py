@@ -1,0 +1,177 @@
+"""Bad input of every kind gets the right 4xx Status, never a 5xx, and writes nothing.
+
+These run against a registry of their own, where nothing else writes: the revision must not
+move at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import revision
+from tests.support.agents import agent_body
+from tests.support.processes import RegistryProcess, running_registry
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[RegistryProcess]:
+    with running_registry("--db", ":memory:") as process:
+        yield process
+
+
+def collection(ns: str) -> str:
+    return f"/api/v1/namespaces/{ns}/agents"
+
+
+def _deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+BAD_REQUESTS: list[tuple[str, str, str, dict[str, Any], int, str]] = [
+    # (id, method, path, request arguments, status, words in the message)
+    ("malformed json", "POST", "{c}", {"content": b"{bad"}, 400, "not valid JSON"),
+    ("empty body", "POST", "{c}", {"content": b""}, 400, "empty"),
+    ("invalid utf-8", "POST", "{c}", {"content": b'{"a": "\xff"}'}, 400, "not valid JSON"),
+    ("deep nesting", "POST", "{c}", {"content": _deep(100_000)}, 400, "not valid JSON"),
+    ("json array", "POST", "{c}", {"json": []}, 422, "valid dictionary"),
+    ("json null", "POST", "{c}", {"content": b"null"}, 422, "valid dictionary"),
+    ("wrong type", "POST", "{c}", {"json": {"metadata": {"name": 5}}}, 422, "metadata.name"),
+    (
+        "bad name",
+        "POST",
+        "{c}",
+        {"json": agent_body("Bad_Name", ["x.y"])},
+        422,
+        "metadata.name",
+    ),
+    (
+        "bad label",
+        "POST",
+        "{c}",
+        {"json": agent_body("a", ["x.y"], labels={"k": "-bad"})},
+        422,
+        "metadata.labels",
+    ),
+    (
+        "bad interval",
+        "POST",
+        "{c}",
+        {"json": agent_body("a", ["x.y"], interval=0.01)},
+        422,
+        "spec.healthInterval",
+    ),
+    (
+        "unknown field",
+        "POST",
+        "{c}",
+        {"json": {**agent_body("a", ["x.y"]), "extra": 1}},
+        422,
+        "unknown field",
+    ),
+    (
+        "bad dependency selector",
+        "POST",
+        "{c}",
+        {
+            "json": agent_body(
+                "a", ["x.y"], dependencies=[{"capability": "g.h", "selector": "a in"}]
+            )
+        },
+        422,
+        "spec.dependencies[0].selector",
+    ),
+    (
+        "huge body",
+        "POST",
+        "{c}",
+        {"content": b'{"a": "' + b"x" * (2 * 1024 * 1024) + b'"}'},
+        413,
+        "over the limit",
+    ),
+    (
+        "wrong media type",
+        "POST",
+        "{c}",
+        {"content": b"{}", "headers": {"content-type": "text/plain"}},
+        415,
+        "text/plain",
+    ),
+    (
+        "namespace mismatch",
+        "POST",
+        "{c}",
+        {"json": agent_body("a", ["x.y"], namespace="elsewhere")},
+        400,
+        "namespace",
+    ),
+    ("name mismatch", "PUT", "{c}/b", {"json": agent_body("a", ["x.y"])}, 400, "name"),
+    ("bad selector", "GET", "{c}", {"params": {"labelSelector": "a in ("}}, 400, "position"),
+    ("zero limit", "GET", "{c}", {"params": {"limit": "0"}}, 400, "limit"),
+    ("negative limit", "GET", "{c}", {"params": {"limit": "-1"}}, 400, "limit"),
+    ("word limit", "GET", "{c}", {"params": {"limit": "ten"}}, 400, "limit"),
+    ("bad continue", "GET", "{c}", {"params": {"continue": "%%%"}}, 400, "continue"),
+    ("bad phase", "GET", "{c}", {"params": {"phase": "asleep"}}, 400, "phase"),
+    ("bad watch flag", "GET", "{c}", {"params": {"watch": "maybe"}}, 400, "watch"),
+    (
+        "bad resume revision",
+        "GET",
+        "{c}",
+        {"params": {"watch": "true", "resourceVersion": "abc"}},
+        400,
+        "resourceVersion",
+    ),
+    (
+        "bad last event id",
+        "GET",
+        "{c}",
+        {"params": {"watch": "1"}, "headers": {"Last-Event-ID": "-3"}},
+        400,
+        "resourceVersion",
+    ),
+    ("bad namespace in path", "GET", "/api/v1/namespaces/Bad_NS/agents", {}, 400, "namespace"),
+    ("delete options", "DELETE", "{c}/a", {"json": {"preconditions": 5}}, 400, "delete options"),
+    ("unknown agent", "DELETE", "{c}/nobody", {}, 404, "not found"),
+    ("heartbeat unknown", "POST", "{c}/nobody/heartbeat", {}, 404, "not found"),
+    ("method on collection", "DELETE", "/api/v1/agents", {}, 405, "not allowed"),
+    ("patch", "PATCH", "{c}/a", {"json": {}}, 405, "not allowed"),
+    ("unknown path", "GET", "/api/v2/agents", {}, 404, "could not find"),
+    ("discover version", "GET", "/api/v1/discover", {"params": {"version": ">>1"}}, 400, "version"),
+    ("discover tags", "GET", "/api/v1/discover", {"params": {"tags": "+Fast"}}, 400, "tags"),
+    (
+        "discover capability",
+        "GET",
+        "/api/v1/discover",
+        {"params": {"capability": "no spaces"}},
+        400,
+        "capability",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "arguments", "status", "words"),
+    [row[1:] for row in BAD_REQUESTS],
+    ids=[row[0] for row in BAD_REQUESTS],
+)
+def test_bad_requests_get_the_right_status_and_write_nothing(
+    api: httpx.Client,
+    ns: str,
+    method: str,
+    path: str,
+    arguments: dict[str, Any],
+    status: int,
+    words: str,
+) -> None:
+    before = revision(api)
+    response = api.request(method, path.format(c=collection(ns)), **arguments)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["kind"] == "Status"
+    assert body["code"] == status
+    assert words in body["message"], body["message"]
+    assert revision(api) == before  # nothing was written
+    assert api.get("/readyz").status_code == 200  # and the registry is fine

@@ -1,0 +1,186 @@
+"""Watches over SSE against the real registry process."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import httpx
+import pytest
+
+from mesh_registry.client import RegistryClient
+from mesh_registry.model import Agent, EventType, Phase, WatchEvent
+from tests.support.agents import agent_body
+from tests.support.processes import RegistryProcess, running_registry, wait_until
+from tests.support.watching import EventLog, has
+
+
+def collection(ns: str) -> str:
+    return f"/api/v1/namespaces/{ns}/agents"
+
+
+def summary(events: list[WatchEvent]) -> list[tuple[str, str, int]]:
+    return [(e.type.value, e.object.metadata.name, e.revision) for e in events]  # type: ignore[union-attr]
+
+
+async def test_two_watchers_see_the_same_ordered_events(registry: RegistryProcess, ns: str) -> None:
+    async with RegistryClient(registry.url) as client:
+        first = EventLog(client.watch(ns))
+        second = EventLog(client.watch(ns))
+        await first.wait_for(has(1, EventType.BOOKMARK))
+        await second.wait_for(has(1, EventType.BOOKMARK))
+        async with httpx.AsyncClient(base_url=registry.url) as api:
+
+            async def write(i: int) -> None:
+                await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
+                await api.put(
+                    f"{collection(ns)}/a{i}",
+                    json=agent_body(f"a{i}", ["x.y"], labels={"n": str(i)}, interval=3600),
+                )
+
+            await asyncio.gather(*(write(i) for i in range(20)))
+        for collector in (first, second):
+            await collector.wait_for(has(40))
+        assert summary(first.changes()) == summary(second.changes())
+        revisions = [e.revision for e in first.changes()]
+        assert revisions == sorted(revisions)
+        assert len(set(revisions)) == 40
+        await first.close()
+        await second.close()
+
+
+async def test_resume_with_last_event_id_misses_nothing_and_repeats_nothing(
+    registry: RegistryProcess, ns: str
+) -> None:
+    async with (
+        RegistryClient(registry.url) as client,
+        httpx.AsyncClient(base_url=registry.url) as api,
+    ):
+        for i in range(5):
+            await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
+        before = EventLog(client.watch(ns))
+        await before.wait_for(has(1, EventType.BOOKMARK))
+        await before.close()  # the client goes away
+        last = before.events[-1].revision
+        for i in range(5, 10):  # changes it does not see while away
+            await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
+        deleted = (await api.delete(f"{collection(ns)}/a0")).json()
+        after = EventLog(client.watch(ns, since=str(last)))
+        await after.wait_for(has(6))
+        assert summary(before.changes()) + summary(after.changes()) == [
+            *[("ADDED", f"a{i}", r) for i, r in zip(range(5), _revisions(before), strict=True)],
+            *[
+                ("ADDED", f"a{i}", r)
+                for i, r in zip(range(5, 10), _revisions(after)[:5], strict=True)
+            ],
+            ("DELETED", "a0", int(deleted["metadata"]["resourceVersion"])),
+        ]
+        await after.close()
+
+
+def _revisions(log: EventLog) -> list[int]:
+    return [e.revision for e in log.changes()]
+
+
+async def test_wire_format_and_keepalive(ns: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with running_registry(
+        "--db", ":memory:", "--watch-keepalive", "0.2", "--bookmark-interval", "60"
+    ) as registry:
+        async with httpx.AsyncClient(base_url=registry.url, timeout=None) as api:
+            await api.post(collection(ns), json=agent_body("a", ["x.y"], interval=3600))
+            async with api.stream("GET", collection(ns), params={"watch": "true"}) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                lines: list[str] = []
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if sum(1 for x in lines if x.startswith(":")) >= 2:
+                        break
+        assert lines[:3] == ["id: 1", "event: ADDED", lines[2]]
+        assert lines[2].startswith('data: {"apiVersion":"mesh/v1","kind":"Agent"')
+        assert "event: BOOKMARK" in lines
+        assert any(line.startswith(": ping") for line in lines)  # keep-alive comments
+
+
+async def test_compacted_history_gives_error_410_then_end(ns: str) -> None:
+    with running_registry(
+        "--db", ":memory:", "--history-max-events", "5", "--compaction-interval", "0.1"
+    ) as registry:
+        async with (
+            RegistryClient(registry.url) as client,
+            httpx.AsyncClient(base_url=registry.url) as api,
+        ):
+            for i in range(20):
+                await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
+
+            def compacted() -> bool:
+                return "mesh_compacted_revision 15.0" in httpx.get(registry.url + "/metrics").text
+
+            wait_until(compacted)
+            events = [event async for event in client.watch(ns, since="3")]
+        assert [e.type for e in events] == [EventType.ERROR]
+        status = events[0].object
+        assert (status.code, status.reason) == (410, "Expired")  # type: ignore[union-attr]
+
+
+async def test_label_changes_move_objects_in_and_out_of_a_filtered_watch(
+    registry: RegistryProcess, ns: str
+) -> None:
+    async with (
+        RegistryClient(registry.url) as client,
+        httpx.AsyncClient(base_url=registry.url) as api,
+    ):
+        watch = EventLog(client.watch(ns, selector="env=prod"))
+        await watch.wait_for(has(1, EventType.BOOKMARK))
+        item = f"{collection(ns)}/a"
+        await api.put(item, json=agent_body("a", ["x.y"], labels={"env": "dev"}, interval=3600))
+        await api.put(item, json=agent_body("a", ["x.y"], labels={"env": "prod"}, interval=3600))
+        await api.put(item, json=agent_body("a", ["x.y"], labels={"env": "dev"}, interval=3600))
+        await watch.wait_for(has(2))
+        assert [e.type for e in watch.changes()] == [EventType.ADDED, EventType.DELETED]
+        left = watch.changes()[1].object
+        assert left.metadata.labels == {"env": "prod"}  # type: ignore[union-attr]
+        await watch.close()
+
+
+async def test_phase_transitions_arrive_within_100ms_of_their_deadline(
+    registry: RegistryProcess, ns: str
+) -> None:
+    async with (
+        RegistryClient(registry.url) as client,
+        httpx.AsyncClient(base_url=registry.url) as api,
+    ):
+        await api.post(collection(ns), json=agent_body("quick", ["x.y"], interval=0.2))
+        watch = EventLog(client.watch(ns))
+        await watch.wait_for(lambda events: len(events) >= 2)
+        await api.post(f"{collection(ns)}/quick/heartbeat")
+
+        def offline(events: list[WatchEvent]) -> bool:
+            return any(
+                isinstance(e.object, Agent) and e.object.status.phase is Phase.OFFLINE
+                for e in events
+            )
+
+        await watch.wait_for(offline)
+        lags = {}
+        for received, event in zip(watch.arrivals, watch.events, strict=True):
+            agent = event.object
+            if isinstance(agent, Agent) and agent.status.phase in (Phase.UNHEALTHY, Phase.OFFLINE):
+                assert event.type is EventType.MODIFIED
+                deadline: datetime = agent.status.phase_since  # type: ignore[assignment]
+                lags[agent.status.phase] = received - deadline.timestamp()
+        heartbeat = next(
+            e.object.status.last_heartbeat_time  # type: ignore[union-attr]
+            for e in watch.events
+            if isinstance(e.object, Agent) and e.object.status.phase is Phase.HEALTHY
+        )
+        unhealthy_at = next(
+            e.object.status.phase_since  # type: ignore[union-attr]
+            for e in watch.events
+            if isinstance(e.object, Agent) and e.object.status.phase is Phase.UNHEALTHY
+        )
+        # The deadline is exact: 2.5 intervals after the heartbeat...
+        assert (unhealthy_at - heartbeat).total_seconds() == pytest.approx(0.5, abs=1e-3)
+        # ...and the events reach the watcher within 100 ms of it.
+        assert set(lags) == {Phase.UNHEALTHY, Phase.OFFLINE}
+        assert all(0 <= lag < 0.1 for lag in lags.values()), lags
+        await watch.close()
