@@ -1,7 +1,37 @@
-"""mcp-mesh agent SDK.
+"""mcp-mesh agent SDK: MCP tools that register themselves and call each other.
 
-The agent runtime (``@mesh_agent``, dependency injection) builds on the registry's shared model,
-selector and discovery modules; until it lands, this package only marks the import name.
+from mesh_agent import Dependency, mesh_agent
+
+@mesh_agent(capabilities=["report.daily"], dependencies=["weather.forecast"])
+async def daily_report(city: str, weather: Dependency | None = None) -> str:
+    if weather is None:  # no healthy provider: degrade, don't crash
+        return f"{city}: no forecast available"
+    return f"{city}: {await weather(city=city)}"
+
+if __name__ == "__main__":
+    mesh_agent.run()
 """
 
-__version__ = "0.1.0"
+from mesh_agent.agent import MeshAgent
+from mesh_agent.decorator import MeshAgentDecorator, default_agent, mesh_agent
+from mesh_agent.dependency import Dependency
+from mesh_agent.discovery import MeshClient, discover
+from mesh_agent.mcp_http import McpProtocolError, ProviderUnreachable, ToolCallError
+from mesh_registry import __version__
+
+run = mesh_agent.run  # ``import mesh_agent; mesh_agent.run()`` works too
+
+__all__ = [
+    "Dependency",
+    "McpProtocolError",
+    "MeshAgent",
+    "MeshAgentDecorator",
+    "MeshClient",
+    "ProviderUnreachable",
+    "ToolCallError",
+    "__version__",
+    "default_agent",
+    "discover",
+    "mesh_agent",
+    "run",
+]

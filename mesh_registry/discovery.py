@@ -26,6 +26,7 @@ from mesh_registry.versions import (
 )
 
 _LOWEST: PrecedenceKey = (-1, -1, -1, -1, ())
+RankKey = tuple[int, PrecedenceKey]  # (tag score, version precedence): higher is better
 
 
 class QueryError(ValueError):
@@ -155,6 +156,11 @@ class Query:
 
     def rank(self, agents: Iterable[Agent]) -> list[Agent]:
         """The matching ``agents``, best first (DESIGN §6)."""
+        return [agent for _, agent in self.ranked(agents)]
+
+    def ranked(self, agents: Iterable[Agent]) -> list[tuple[RankKey, Agent]]:
+        """The matching ``agents`` with their rank (tag score, version), best first; agents
+        with equal keys are equally good, and appear in name order."""
         scored = []
         for agent in agents:
             if not self._matches_object(agent):
@@ -172,7 +178,7 @@ class Query:
         scored.sort(key=lambda item: (item[2].metadata.name, item[2].metadata.namespace))
         # Stable sort: equal score and version keep the name order set above.
         scored.sort(key=_score_and_version, reverse=True)
-        return [agent for _, _, agent in scored]
+        return [((score, version), agent) for score, version, agent in scored]
 
     def _matches_object(self, agent: Agent) -> bool:
         """Namespace, phase and labels: everything but the capability entries."""

@@ -261,8 +261,9 @@ class DependencySpec(MeshModel):
     capability: str = Field(json_schema_extra=_CAPABILITY_NAME)
     selector: str = ""
     version: str = ""
-    tags: list[str] = Field(
-        default_factory=list,
+    # A tuple: a frozen spec is hashable, and the SDK keys its providers by spec.
+    tags: tuple[str, ...] = Field(
+        default=(),
         json_schema_extra={
             "items": {**_TAG, "pattern": "^[+-]?" + validation.TAG_PATTERN[1:]},
             "maxItems": Limits.TAGS,
@@ -292,7 +293,7 @@ class DependencySpec(MeshModel):
         return version
 
     @checked("tags")
-    def _valid_tags(tags: list[str]) -> list[str]:
+    def _valid_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
         if len(tags) > Limits.TAGS:
             raise _invalid(f"must have at most {Limits.TAGS} tags, got {len(tags)}")
         for tag in tags:

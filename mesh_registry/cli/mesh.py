@@ -4,6 +4,7 @@
     mcp-mesh describe agent NAME [-n NS]
     mcp-mesh watch agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|json]
     mcp-mesh discover CAPABILITY [--selector S] [--version V] [--tags T] [-o table|json|yaml]
+    mcp-mesh run path/to/agent.py
 
 The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000).
 """
@@ -11,6 +12,7 @@ The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -194,6 +196,22 @@ def discover(
         click.echo(f"No healthy provider of {', '.join(capability)}.", err=True)
     else:
         click.echo(output.ranked_rows(found, capability[0]))
+
+
+@main.command("run")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def run_agent(context: click.Context, path: str) -> None:
+    """Run the agent defined in the Python file PATH (the mcp-mesh agent SDK)."""
+    if context.parent and context.parent.get_parameter_source("registry") is (
+        click.core.ParameterSource.COMMANDLINE
+    ):
+        os.environ["MESH_REGISTRY_URL"] = context.obj  # --registry wins, as the variable would
+    # The agent runs as its own program (``python -m mesh_agent``), in this process: signals
+    # and the exit status are the agent's. The SDK is not imported here, so the other
+    # commands stay quick to start.
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "mesh_agent", path])
 
 
 def _run(registry: str, call: Callable[[RegistryClient], Awaitable[T]]) -> T:

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
 import socket
 import sys
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -26,6 +23,7 @@ from mesh_registry.health import HealthPolicy
 from mesh_registry.logs import configure
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.service import Registry
+from mesh_registry.serving import listen, run, signals_end_the_serve_loop
 from mesh_registry.store import Retention
 
 log = logging.getLogger("mesh_registry")
@@ -89,7 +87,7 @@ def main(**options: Any) -> None:
         raise click.UsageError(str(error)) from None
     tune_garbage_collector()
     try:
-        listener = _listen(options["host"], options["port"])
+        listener = listen(options["host"], options["port"])
     except OSError as error:
         click.echo(
             f"mcp-mesh-registry: cannot listen on {options['host']}:{options['port']}:"
@@ -97,16 +95,7 @@ def main(**options: Any) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.exit(_run(_serve(listener, config, settings, options["access_log"])))
-
-
-def _run(main: Coroutine[Any, Any, int]) -> int:
-    """On uvloop where it is installed (a faster event loop), else on asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
+    sys.exit(run(_serve(listener, config, settings, options["access_log"])))
 
 
 def _settings(options: dict[str, Any]) -> tuple[RegistryConfig, ServerSettings]:
@@ -137,21 +126,6 @@ def _settings(options: dict[str, Any]) -> tuple[RegistryConfig, ServerSettings]:
     return config, settings
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """Bind before anything else, so that a taken port is one clear line and no traceback."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on connections of such a socket,
-    # and without it every small response waits ~40 ms for a delayed ACK (Nagle).
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError:
-        listener.close()
-        raise
-    return listener
-
-
 async def _serve(
     listener: socket.socket, config: RegistryConfig, settings: ServerSettings, access_log: bool
 ) -> int:
@@ -180,7 +154,7 @@ async def _serve(
     )
     log.info("serving on http://%s:%d (database %s)", host, port, config.database)
     try:
-        with _signals_end_the_serve_loop():
+        with signals_end_the_serve_loop():
             await server.serve(sockets=[listener])
     finally:
         await registry.stop()
@@ -199,26 +173,6 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         # A signal handler runs between two bytecodes of the loop's own thread: hand over.
         self._loop.call_soon_threadsafe(self._registry.begin_shutdown)
-
-
-@contextmanager
-def _signals_end_the_serve_loop() -> Iterator[None]:
-    """Exit 0 on SIGTERM/SIGINT after a graceful shutdown.
-
-    uvicorn handles the signal (stops serving, drains requests), then restores the previous
-    handlers and raises the signal again. With the default handlers in place that would kill the
-    process before the registry checkpoints its leases, so these no-op handlers take that role.
-    """
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    log.debug("%s handled: the registry is shutting down", signal.Signals(signum).name)
 
 
 def tune_garbage_collector() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from mesh_registry.cli.registry import _listen
+from mesh_registry.serving import listen
 from tests.support.agents import agent_body
 from tests.support.processes import ROOT, RegistryProcess, running_registry, wait_until
 
@@ -116,7 +116,7 @@ def test_connections_get_tcp_nodelay() -> None:
     """Small responses must not wait for delayed ACKs: accepted sockets need TCP_NODELAY."""
 
     async def check() -> int:
-        listener = _listen("127.0.0.1", 0)
+        listener = listen("127.0.0.1", 0)
         flags: list[int] = []
 
         async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +20,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-_SERVING = re.compile(r"serving on (http://\S+)")
+SERVING = re.compile(r"serving on (http://\S+)")
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
@@ -37,13 +39,33 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
     raise AssertionError(f"condition not met within {timeout} s (last error: {last_error!r})")
 
 
-class RegistryProcess:
-    """A ``mcp-mesh-registry`` process; its output is collected as it runs."""
+async def eventually(
+    condition: Callable[[], Awaitable[T]], within: float = 10.0, interval: float = 0.01
+) -> T:
+    """Await ``condition`` until it returns a truthy value; fail after ``within`` seconds.
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = args
+    For state held by another process, which no local event reports.
+    """
+    async with asyncio.timeout(within):
+        while not (result := await condition()):  # noqa: ASYNC110 - remote state: nothing to await
+            await asyncio.sleep(interval)
+    return result
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a process to be started on it later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Process:
+    """A Python process of the project's, on the test's loopback; its output is collected as it
+    runs (a full pipe would block it)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mesh_registry", *args],
+            [sys.executable, *argv],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -53,31 +75,16 @@ class RegistryProcess:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
-        self.url = ""
 
     def _drain(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:  # a full pipe would block the registry: always read
+        for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
         self.process.stdout.close()
 
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
-
-    def wait_ready(self, timeout: float = 30.0) -> RegistryProcess:
-        def serving() -> str | None:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the registry exited at start:\n{self.output}")
-            for line in self.lines:
-                match = _SERVING.search(line)
-                if match:
-                    return match.group(1)
-            return None
-
-        self.url = wait_until(serving, timeout)
-        wait_until(lambda: httpx.get(self.url + "/readyz").status_code == 200, timeout)
-        return self
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         code = self.process.wait(timeout=timeout)
@@ -93,6 +100,32 @@ class RegistryProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.wait_exit()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class RegistryProcess(Process):
+    """A ``mcp-mesh-registry`` process."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(["-m", "mesh_registry", *args], env)
+        self.args = args
+        self.url = ""
+
+    def wait_ready(self, timeout: float = 30.0) -> RegistryProcess:
+        def serving() -> str | None:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the registry exited at start:\n{self.output}")
+            for line in self.lines:
+                match = SERVING.search(line)
+                if match:
+                    return match.group(1)
+            return None
+
+        self.url = wait_until(serving, timeout)
+        wait_until(lambda: httpx.get(self.url + "/readyz").status_code == 200, timeout)
+        return self
 
     @property
     def port(self) -> int:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
-from mesh_registry.model import Agent, EventType, WatchEvent
+from mesh_registry.model import INITIAL_EVENTS_END, Agent, EventType, Phase, WatchEvent
 
 
 class EventLog:
@@ -43,6 +43,14 @@ class EventLog:
                 await self._changed.wait()
         return self.events
 
+    async def first(
+        self, predicate: Callable[[WatchEvent], bool], within: float = 5.0
+    ) -> tuple[float, WatchEvent]:
+        """Wait for the first event that satisfies ``predicate``; return when it arrived and it."""
+        await self.wait_for(lambda events: any(map(predicate, events)), within)
+        index = next(i for i, event in enumerate(self.events) if predicate(event))
+        return self.arrivals[index], self.events[index]
+
     async def wait_for_end(self, within: float = 5.0) -> None:
         async with asyncio.timeout(within):
             await asyncio.shield(self._task)
@@ -78,3 +86,26 @@ def has(count: int, *types: EventType) -> Callable[[list[WatchEvent]], bool]:
     """A condition: at least ``count`` events of the given types have arrived."""
     wanted = set(types) or {EventType.ADDED, EventType.MODIFIED, EventType.DELETED}
     return lambda events: sum(e.type in wanted for e in events) >= count
+
+
+def initial_events_ended(events: list[WatchEvent]) -> bool:
+    """A condition: the stream has delivered the current state and now follows changes."""
+    return any(
+        e.type is EventType.BOOKMARK and e.object.metadata.annotations.get(INITIAL_EVENTS_END)  # type: ignore[union-attr]
+        for e in events
+    )
+
+
+def about(name: str, kind: EventType, phase: Phase | None = None) -> Callable[[WatchEvent], bool]:
+    """A predicate: an event of ``kind`` about agent ``name`` (in ``phase``, if given)."""
+
+    def matches(event: WatchEvent) -> bool:
+        agent = event.object
+        return (
+            event.type is kind
+            and isinstance(agent, Agent)
+            and agent.metadata.name == name
+            and (phase is None or agent.status.phase is phase)
+        )
+
+    return matches

@@ -1,0 +1,118 @@
+"""Finding providers from any code: ``discover()``, and ``MeshClient`` for more.
+
+    providers = await discover("geo.lookup", selector="env=prod", version="^1.2")
+
+    async with MeshClient() as mesh:
+        geo = await mesh.dependency("geo.lookup", selector="env=prod")
+        if geo is not None:
+            print(await geo(city="Paris"))
+
+Both rank as the registry ranks (DESIGN §6). ``MeshClient.dependency`` keeps a watch on the
+capability, so later calls see providers come and go without asking the registry again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mesh_agent.dependency import Dependency
+from mesh_agent.informer import Informer
+from mesh_agent.providers import ChannelPool
+from mesh_agent.resolver import Resolver
+from mesh_agent.settings import DEFAULT_REGISTRY_URL
+from mesh_registry.client import RegistryClient
+from mesh_registry.model import DEFAULT_NAMESPACE, Agent, DependencySpec
+
+
+async def discover(
+    capability: str | Sequence[str],
+    *,
+    selector: str = "",
+    version: str = "",
+    tags: Iterable[str] = (),
+    namespace: str | None = None,
+    registry_url: str | None = None,
+) -> list[Agent]:
+    """The healthy providers of ``capability`` (all of them, if several), best first, in
+    ``namespace`` (default: ``MESH_NAMESPACE``, else ``default``)."""
+    async with MeshClient(registry_url) as mesh:
+        return await mesh.discover(
+            capability, selector=selector, version=version, tags=tags, namespace=namespace
+        )
+
+
+class MeshClient:
+    """The mesh from outside an agent. The registry is ``registry_url``, else
+    ``MESH_REGISTRY_URL``, else ``http://127.0.0.1:8000``."""
+
+    def __init__(self, registry_url: str | None = None, *, namespace: str | None = None) -> None:
+        url = registry_url or os.environ.get("MESH_REGISTRY_URL") or DEFAULT_REGISTRY_URL
+        self.registry = RegistryClient(url)
+        self.namespace = namespace or os.environ.get("MESH_NAMESPACE") or DEFAULT_NAMESPACE
+        self._pool = ChannelPool()
+        self._resolvers: dict[DependencySpec, Resolver] = {}
+        self._watches: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> MeshClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for task in self._watches:
+            task.cancel()
+        await asyncio.gather(*self._watches, return_exceptions=True)
+        await self._pool.aclose()
+        await self.registry.aclose()
+
+    async def discover(
+        self,
+        capability: str | Sequence[str],
+        *,
+        selector: str = "",
+        version: str = "",
+        tags: Iterable[str] = (),
+        namespace: str | None = None,
+    ) -> list[Agent]:
+        """The healthy providers of ``capability`` (all of them, if several), best first, in
+        ``namespace`` (default: this client's)."""
+        capabilities = [capability] if isinstance(capability, str) else list(capability)
+        return await self.registry.discover(
+            capabilities,
+            selector=selector,
+            version=version,
+            tags=tags,
+            namespace=namespace or self.namespace,
+        )
+
+    async def dependency(
+        self,
+        capability: str,
+        *,
+        selector: str = "",
+        version: str = "",
+        tags: Sequence[str] = (),
+        wait: float = 5.0,
+        **extra: Any,
+    ) -> Dependency | None:
+        """The providers of ``capability`` now, best first (``None`` if there is none). The
+        first call for a capability starts a watch and waits up to ``wait`` seconds for it."""
+        spec = DependencySpec(
+            capability=capability, selector=selector, version=version, tags=list(tags), **extra
+        )
+        resolver = self._resolvers.get(spec)
+        if resolver is None:
+            resolver = self._resolvers[spec] = Resolver([spec], self.namespace, self._pool)
+            informer = Informer(
+                self.registry, self.namespace, [capability], lambda a: resolver.update(a.values())
+            )
+            self._watches.append(asyncio.create_task(informer.run()))
+        if not resolver.synced.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(resolver.synced.wait(), wait)
+        return resolver.dependency(spec, asyncio.get_running_loop())

@@ -1,0 +1,124 @@
+"""A live copy of the agents that provide some capabilities, kept by one SSE watch.
+
+As a Kubernetes informer does: the watch starts with the current state (ADDED events up to the
+BOOKMARK that ends it), then follows changes. A dropped connection resumes after the last
+revision seen; a 410 (the revision left the history) starts over from the current state. While
+the registry is away the last known copy stays in use, and a fresh copy replaces it only once
+complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Mapping
+
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from mesh_registry.client import RegistryClient
+from mesh_registry.errors import Gone, MeshError, Unavailable
+from mesh_registry.model import INITIAL_EVENTS_END, Agent, Bookmark, EventType, ObjectKey
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[Mapping[ObjectKey, Agent]], None]
+
+
+class Informer:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        namespace: str | None,
+        capabilities: Collection[str],
+        on_change: OnChange,
+        *,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._registry = registry
+        self._namespace = namespace
+        self._capabilities = sorted(capabilities)
+        self._on_change = on_change
+        self._max_backoff = max_backoff
+        self.agents: dict[ObjectKey, Agent] = {}
+        self.revision: int | None = None  # None: the next watch starts from the current state
+
+    async def run(self) -> None:
+        """Follow the registry until cancelled."""
+        while True:
+            retrying = AsyncRetrying(
+                retry=retry_if_exception_type(MeshError),
+                wait=wait_exponential_jitter(multiplier=0.05, max=self._max_backoff, jitter=0.5),
+                before_sleep=self._log_retry,
+            )
+            async for attempt in retrying:
+                with attempt:
+                    await self._follow()
+            # A stream that worked and then ended (a registry restart): reconnect at once,
+            # with the backoff starting small again.
+            await asyncio.sleep(0.05)
+
+    async def _follow(self) -> None:
+        """One watch stream. Raise when it could not do anything useful (to back off)."""
+        fresh: dict[ObjectKey, Agent] | None = {} if self.revision is None else None
+        useful = False
+        try:
+            async for event in self._registry.watch(
+                self._namespace, since=_text(self.revision), capabilities=self._capabilities
+            ):
+                if event.type is EventType.ERROR:
+                    message = getattr(event.object, "message", "watch expired")
+                    log.info(
+                        "watch of %s restarts from the current state: %s",
+                        self._capabilities,
+                        message,
+                    )
+                    self.revision = None
+                    raise Gone(message)
+                useful = True
+                if fresh is not None:
+                    fresh = self._initial(event.type, event.object, fresh)
+                else:
+                    self._apply(event.type, event.object)
+                if event.revision:
+                    self.revision = event.revision
+        except Unavailable:
+            if not useful:
+                raise
+            log.info(
+                "watch of %s interrupted; resuming after revision %s",
+                self._capabilities,
+                self.revision,
+            )
+
+    def _initial(
+        self, kind: EventType, obj: object, fresh: dict[ObjectKey, Agent]
+    ) -> dict[ObjectKey, Agent] | None:
+        """Collect the initial state; swap it in when its closing BOOKMARK arrives."""
+        if isinstance(obj, Agent):
+            fresh[obj.key] = obj
+            return fresh
+        if isinstance(obj, Bookmark) and obj.metadata.annotations.get(INITIAL_EVENTS_END):
+            self.agents = fresh
+            self._on_change(self.agents)
+            return None
+        return fresh
+
+    def _apply(self, kind: EventType, obj: object) -> None:
+        if not isinstance(obj, Agent):
+            return  # a periodic BOOKMARK: only its revision matters
+        if kind is EventType.DELETED:
+            self.agents.pop(obj.key, None)
+        else:
+            self.agents[obj.key] = obj
+        self._on_change(self.agents)
+
+    def _log_retry(self, state: object) -> None:
+        outcome = getattr(state, "outcome", None)
+        error = outcome.exception() if outcome is not None else None
+        log.warning(
+            "registry watch unavailable (%s); keeping %d known providers", error, len(self.agents)
+        )
+
+
+def _text(revision: int | None) -> str | None:
+    return None if revision is None else str(revision)

@@ -1,0 +1,240 @@
+"""Calling MCP tools over streamable HTTP, protocol 2026-07-28: one self-contained POST a call.
+
+A mesh call is one ``tools/call`` on a kept-open connection: no handshake, no session, and
+none of ``fastmcp.Client``'s per-call machinery, which costs more than the call itself. The
+protocol rules come from the ``mcp`` package (envelope keys, ``Mcp-Name`` and ``Mcp-Param-*``
+headers), so this client and the server agree by construction. A server that does not speak
+2026-07-28 is reached through ``fastmcp.Client`` instead, transparently.
+
+Failures are told apart, because what a caller may do next depends on them:
+
+- :class:`ProviderUnreachable`: no response came, and the request was not answered (connection
+  refused, reset or closed first): safe to try another provider.
+- :class:`ToolCallError`: the tool ran and reported an error: not retried.
+- :class:`McpProtocolError`: the server refused the request (JSON-RPC error).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from mcp.shared.inbound import (
+    encode_header_value,
+    find_invalid_x_mcp_header,
+    mcp_param_headers,
+    x_mcp_header_map,
+)
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
+
+from mesh_registry import __version__
+
+PROTOCOL_VERSION = "2026-07-28"
+_CLIENT_INFO = {"name": "mcp-mesh", "version": __version__}
+_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": PROTOCOL_VERSION,
+    "mcp-method": "tools/call",
+}
+# A gateway's answers that mean the server behind it never got the request.
+_UNREACHED_STATUSES = frozenset({502, 503, 504})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# On a kept-open connection a dead peer shows as a closed or reset connection, before any
+# response byte: the request was not answered.
+_NO_RESPONSE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class ProviderUnreachable(Exception):
+    """No response: the request was not answered, and another provider may be tried."""
+
+
+class ToolCallError(Exception):
+    """The tool ran and reported an error (``isError``)."""
+
+
+class McpProtocolError(Exception):
+    """A JSON-RPC error from the server."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{message} (MCP error {code})")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    content: list[dict[str, Any]]
+    structured: Any | None
+
+    def value(self, *, wrapped: bool = False) -> Any:
+        """The result as a caller wants it: the structured content when there is some
+        (unwrapped from FastMCP's ``{"result": …}`` for non-object results), else the text."""
+        if self.structured is not None:
+            if wrapped and isinstance(self.structured, dict) and "result" in self.structured:
+                return self.structured["result"]
+            return self.structured
+        texts = [item.get("text", "") for item in self.content if item.get("type") == "text"]
+        if len(texts) == len(self.content):
+            return texts[0] if len(texts) == 1 else texts
+        return self.content
+
+
+class McpHttpClient:
+    """Calls the tools of one MCP server (its endpoint URL), on kept-open connections."""
+
+    def __init__(self, endpoint: str, *, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=5.0))
+        self._ids = itertools.count(1)
+        self._fallback: Any = None  # a fastmcp.Client, for servers without 2026-07-28
+        self._exit = AsyncExitStack()
+
+    async def aclose(self) -> None:
+        await self._exit.aclose()
+        await self._http.aclose()
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        input_schema: Mapping[str, Any] | None = None,
+    ) -> ToolResult:
+        """Call tool ``name``. ``input_schema``, when known, carries the tool's
+        ``x-mcp-header`` declarations: the arguments they name are mirrored into headers."""
+        arguments = dict(arguments or {})
+        if self._http.is_closed:  # the provider left while this call was on its way
+            raise ProviderUnreachable(f"{self.endpoint}: the provider has left")
+        if self._fallback is not None:
+            return await self._call_through_session(name, arguments)
+        request_id = next(self._ids)
+        body = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": {
+                "name": name,
+                "arguments": arguments,
+                "_meta": {
+                    PROTOCOL_VERSION_META_KEY: PROTOCOL_VERSION,
+                    CLIENT_CAPABILITIES_META_KEY: {},
+                    CLIENT_INFO_META_KEY: _CLIENT_INFO,
+                },
+            },
+        }
+        headers = {**_HEADERS, "mcp-name": encode_header_value(name)}
+        headers.update(_param_headers(name, input_schema, arguments))
+        answered = False
+        try:
+            async with self._http.stream(
+                "POST", self.endpoint, content=json.dumps(body), headers=headers
+            ) as response:
+                answered = True
+                message = await _reply(response, request_id)
+        except _NOT_SENT as error:
+            raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
+        except _NO_RESPONSE as error:
+            if answered:  # the tool may have run: not safe to try elsewhere
+                raise McpProtocolError(-32603, f"{self.endpoint}: response cut off") from error
+            raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
+        if message is None:
+            if response.status_code in _UNREACHED_STATUSES:
+                raise ProviderUnreachable(f"{self.endpoint}: HTTP {response.status_code}")
+            if response.status_code in (400, 404, 405, 406):
+                # An MCP server of an earlier protocol revision answers a bare POST like this.
+                return await self._call_through_session(name, arguments, switch=True)
+            raise McpProtocolError(-32603, f"{self.endpoint} answered HTTP {response.status_code}")
+        failure = message.get("error")
+        if failure is not None:
+            if failure.get("code") == UNSUPPORTED_PROTOCOL_VERSION:
+                return await self._call_through_session(name, arguments, switch=True)
+            code, text = failure.get("code", -32603), failure.get("message", "")
+            raise McpProtocolError(int(code), str(text))
+        return _tool_result(message.get("result") or {})
+
+    async def _call_through_session(
+        self, name: str, arguments: dict[str, Any], *, switch: bool = False
+    ) -> ToolResult:
+        if switch and self._fallback is None:
+            from fastmcp import Client  # imported only for servers that need it
+
+            self._fallback = await self._exit.enter_async_context(Client(self.endpoint))
+        try:
+            result = await self._fallback.call_tool(name, arguments, raise_on_error=False)
+        except (httpx.TransportError, OSError) as error:
+            raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
+        content = [item.model_dump(mode="json", exclude_none=True) for item in result.content]
+        if result.is_error:
+            raise ToolCallError(_text(content) or f"tool {name} failed")
+        return ToolResult(content, result.structured_content)
+
+
+async def _reply(response: httpx.Response, request_id: int) -> dict[str, Any] | None:
+    """The JSON-RPC message answering ``request_id``: the JSON body, or the matching event of
+    an SSE stream (notifications on the way are skipped). ``None`` if there is none."""
+    media = response.headers.get("content-type", "").split(";")[0].strip()
+    if media == "text/event-stream":
+        async for message in _sse_messages(response):
+            if message.get("id") == request_id and ("result" in message or "error" in message):
+                return message
+        return None
+    raw = await response.aread()
+    if media != "application/json" or not raw:
+        return None
+    try:
+        decoded: Any = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    reply: dict[str, Any] = decoded
+    return reply
+
+
+async def _sse_messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects an SSE stream's events carry (anything else is skipped)."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line == "" and data:
+            try:
+                message: Any = json.loads("\n".join(data))
+            except ValueError:
+                message = None
+            if isinstance(message, dict):
+                yield message
+            data = []
+
+
+def _tool_result(result: Mapping[str, Any]) -> ToolResult:
+    content = list(result.get("content") or [])
+    if result.get("isError"):
+        raise ToolCallError(_text(content) or "the tool reported an error")
+    return ToolResult(content, result.get("structuredContent"))
+
+
+def _text(content: list[dict[str, Any]]) -> str:
+    return "\n".join(item.get("text", "") for item in content if item.get("type") == "text")
+
+
+def _param_headers(
+    name: str, input_schema: Mapping[str, Any] | None, arguments: Mapping[str, Any]
+) -> dict[str, str]:
+    if not input_schema:
+        return {}
+    problem = find_invalid_x_mcp_header(input_schema)
+    if problem is not None:
+        # The spec has clients drop such a tool rather than guess its headers.
+        raise McpProtocolError(-32602, f"tool {name} declares invalid x-mcp-header: {problem}")
+    return mcp_param_headers(x_mcp_header_map(input_schema), arguments)

@@ -1,0 +1,75 @@
+"""Agents as real processes: the test agents under tests/agents, and the examples."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.processes import ROOT, SERVING, Process, wait_until
+
+AGENTS = ROOT / "tests" / "agents"
+EXAMPLES = ROOT / "examples"
+MCP_MESH = Path(sys.executable).parent / "mcp-mesh"
+
+
+class AgentProcess(Process):
+    """An agent script run as ``python SCRIPT``, configured through the environment."""
+
+    def __init__(
+        self,
+        script: str | Path,
+        *,
+        registry: str,
+        name: str,
+        namespace: str,
+        interval: float = 0.5,
+        env: dict[str, str] | None = None,
+        cli: bool = False,
+    ) -> None:
+        """``cli``: start it as ``mcp-mesh run SCRIPT`` instead of ``python SCRIPT``."""
+        path = Path(script) if Path(script).is_absolute() else AGENTS / script
+        settings = {
+            "MESH_REGISTRY_URL": registry,
+            "MESH_AGENT_NAME": name,
+            "MESH_NAMESPACE": namespace,
+            "MESH_HEALTH_INTERVAL": str(interval),
+        }
+        argv = [str(MCP_MESH), "run", str(path)] if cli else [str(path)]
+        super().__init__(argv, {**settings, **(env or {})})
+        self.registry, self.name, self.namespace = registry, name, namespace
+
+    @property
+    def record_path(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/agents/{self.name}"
+
+    def record(self) -> dict[str, Any] | None:
+        response = httpx.get(self.registry + self.record_path)
+        return response.json() if response.status_code == 200 else None
+
+    def wait_healthy(self, timeout: float = 30.0) -> dict[str, Any]:
+        def healthy() -> dict[str, Any] | None:
+            if not self.alive():
+                raise AssertionError(f"agent {self.name} exited:\n{self.output}")
+            record = self.record()
+            return record if record and record["status"]["phase"] == "healthy" else None
+
+        return wait_until(healthy, timeout)
+
+    def wait_serving(self, timeout: float = 30.0) -> str:
+        """The endpoint the agent serves on, from its log: known before it registers."""
+
+        def serving() -> str | None:
+            if not self.alive():
+                raise AssertionError(f"agent {self.name} exited:\n{self.output}")
+            return next((m.group(1) for line in self.lines if (m := SERVING.search(line))), None)
+
+        return wait_until(serving, timeout)
+
+    @property
+    def endpoint(self) -> str:
+        record = self.record()
+        assert record is not None, f"{self.name} is not registered"
+        return str(record["spec"]["endpoint"])
