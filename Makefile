@@ -36,6 +36,7 @@ format: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/registry_core.py $(ARGS)
 	$(BIN)/python bench/registry_http.py $(ARGS)
+	$(BIN)/python bench/agent_calls.py $(ARGS)
 
 soak: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)

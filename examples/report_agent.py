@@ -1,12 +1,13 @@
 """A consumer: ``report.daily`` needs today's date (required) and a forecast (optional).
 
 The forecast comes from a production provider (selector), of a compatible version (range),
-preferably a fast one (tag). Without one, the report says so instead of failing.
+preferably a fast one (tag). Without one, or when none answers, the report says so instead
+of failing.
 
     python examples/report_agent.py
 """
 
-from mesh_agent import Dependency, mesh_agent
+from mesh_agent import Dependency, ProviderUnreachable, mesh_agent
 
 
 @mesh_agent(
@@ -27,7 +28,10 @@ async def daily_report(city: str, date_today: Dependency, weather: Dependency | 
     today = await date_today(timezone="UTC")
     if weather is None:
         return f"{today} {city}: no forecast available"
-    forecast = await weather(city=city)
+    try:
+        forecast = await weather(city=city)
+    except ProviderUnreachable:  # known providers, none answering (the registry will notice)
+        return f"{today} {city}: no forecast available"
     sky, high = forecast["days"][0]["sky"], forecast["days"][0]["high_c"]
     return f"{today} {city}: {sky}, {high}°C (forecast by {forecast['served_by']})"
 

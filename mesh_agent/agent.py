@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
-from mesh_agent.injection import match_slots, tool_function
+from mesh_agent.injection import declared_dependencies, match_slots, tool_function
 from mesh_agent.lifecycle import Lifecycle
 from mesh_agent.providers import ChannelPool
 from mesh_agent.resolver import Resolver
@@ -130,7 +130,7 @@ class MeshAgent:
         like the tool). ``fn`` itself is returned unchanged: it stays directly callable."""
 
         def decorate(function: F) -> F:
-            specs = [_dependency(d) for d in dependencies or ()]
+            specs = declared_dependencies(function, [_dependency(d) for d in dependencies or ()])
             slots = match_slots(function, specs)
             tool_name = name or function.__name__
             wrapper = tool_function(function, slots, self._resolve)
@@ -171,6 +171,8 @@ class MeshAgent:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
             )
+            # One line per heartbeat and per call is noise; our own loggers say what matters.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         try:
             run(self.serve())
         except (OSError, ValueError) as error:

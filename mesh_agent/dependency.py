@@ -22,7 +22,8 @@ class Dependency:
 
     In an ``async`` tool, ``await weather(city="Paris")``; in a plain (``def``) tool, which
     runs in a worker thread, ``weather(city="Paris")`` returns the result directly. A provider
-    that cannot be reached is skipped for the next one; an error raised by the tool itself is
+    that cannot be reached is skipped for the next one, and tried after the others for one
+    heartbeat interval; an error raised by the tool itself is
     not retried (it reaches the caller as ``ToolCallError``).
     """
 
@@ -37,7 +38,10 @@ class Dependency:
         if not providers:
             raise ValueError("a Dependency needs at least one provider")
         self.capability = capability
-        self._providers = list(providers)
+        # Providers that just could not be reached go last, in their order: still tried when
+        # every other one fails too.
+        trusted = [p for p in providers if not p.suspect]
+        self._providers = trusted + [p for p in providers if p.suspect]
         self._served_by = self._providers[0]
         self._loop = loop
 
@@ -77,6 +81,7 @@ class Dependency:
             try:
                 result = await provider.channel.call_tool(name, arguments, input_schema=schema)
             except ProviderUnreachable as error:
+                provider.unreachable()
                 log.warning(
                     "provider %s of %s unreachable (%s); trying the next",
                     provider.agent.key,
@@ -85,6 +90,7 @@ class Dependency:
                 )
                 unreachable.append(str(provider.agent.key))
                 continue
+            provider.reached()
             self._served_by = provider
             return result.value(wrapped=tool is None and provider.wrapped)
         raise ProviderUnreachable(

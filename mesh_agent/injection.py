@@ -3,7 +3,9 @@
 A parameter annotated ``Dependency`` (or ``Dependency | None``) is a slot. Slots are matched to
 the tool's declared dependencies by name first (the parameter named like the capability, dots as
 underscores: ``weather_forecast`` for ``weather.forecast``), then in declaration order. Slots
-are hidden from the tool's input schema and filled at each call.
+are hidden from the tool's input schema and filled at each call. A slot that cannot be ``None``
+(annotated ``Dependency`` alone) makes its dependency required: the call fails rather than
+passing ``None`` where the code does not expect it.
 """
 
 from __future__ import annotations
@@ -45,15 +47,35 @@ def match_slots(
 ) -> dict[str, DependencySpec]:
     """Each slot parameter of ``fn`` and the dependency it receives; ``TypeError`` when the
     slots outnumber the dependencies."""
+    return {name: dependencies[index] for name, index in _slot_indices(fn, dependencies).items()}
+
+
+def declared_dependencies(
+    fn: Callable[..., Any], dependencies: Sequence[DependencySpec]
+) -> list[DependencySpec]:
+    """``dependencies`` as ``fn`` needs them: those its non-``None`` slots receive required."""
+    required = {
+        index
+        for name, index in _slot_indices(fn, dependencies).items()
+        if type_hints(fn).get(name) is Dependency
+    }
+    return [
+        spec.model_copy(update={"required": True}) if i in required and not spec.required else spec
+        for i, spec in enumerate(dependencies)
+    ]
+
+
+def _slot_indices(fn: Callable[..., Any], dependencies: Sequence[DependencySpec]) -> dict[str, int]:
+    """Slot name → index of its dependency: by name first, then in declaration order."""
     hints = type_hints(fn)
     slots = [name for name in inspect.signature(fn).parameters if is_slot(hints.get(name))]
-    matched: dict[str, DependencySpec] = {}
-    unclaimed = list(dependencies)
+    matched: dict[str, int] = {}
+    unclaimed = list(range(len(dependencies)))
     for name in slots:
-        for dependency in unclaimed:
-            if dependency.capability.replace(".", "_") == name:
-                matched[name] = dependency
-                unclaimed.remove(dependency)
+        for index in unclaimed:
+            if dependencies[index].capability.replace(".", "_") == name:
+                matched[name] = index
+                unclaimed.remove(index)
                 break
     for name in slots:
         if name not in matched:

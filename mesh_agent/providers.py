@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from mesh_agent.mcp_http import McpHttpClient
 from mesh_registry.model import Agent, Capability
+
+# How long a provider that could not be reached goes to the back of the line, at most.
+MAX_SUSPICION = 30.0
 
 
 @dataclass(slots=True)
@@ -15,6 +19,24 @@ class Provider:
     agent: Agent
     capability: Capability
     channel: McpHttpClient
+    # Until then (monotonic time), calls try this provider only after the others.
+    suspect_until: float = 0.0
+
+    @property
+    def suspect(self) -> bool:
+        return self.suspect_until > time.monotonic()
+
+    def unreachable(self) -> None:
+        """This provider could not be reached: others first, for one heartbeat interval.
+
+        The registry marks a provider that stopped heartbeating unhealthy within a few
+        intervals; until then, each caller pays for a dead provider about once an interval
+        rather than on every call (a connect timeout can take seconds)."""
+        pause = min(max(self.agent.spec.health_interval, 1.0), MAX_SUSPICION)
+        self.suspect_until = time.monotonic() + pause
+
+    def reached(self) -> None:
+        self.suspect_until = 0.0
 
     @property
     def wrapped(self) -> bool:

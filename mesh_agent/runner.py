@@ -25,6 +25,7 @@ def load(path: str) -> MeshAgent:
     if not file.is_file():
         raise ValueError(f"no such file: {path}")
     sys.path.insert(0, str(file.parent))  # so that the file's own imports work
+    sys.argv[0] = str(file)  # as if run directly: the default agent name comes from it
     namespace = runpy.run_path(str(file), run_name="__mesh_agent__")
     agents = [value for value in namespace.values() if isinstance(value, MeshAgent)]
     if len(agents) > 1:

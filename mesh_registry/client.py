@@ -157,7 +157,10 @@ class RegistryClient:
                     await source.response.aread()
                     raise _error(source.response)
                 async for message in source.aiter_sse():
-                    yield _watch_event(message.event, message.data)
+                    # The SSE standard drops a message without data; httpx-sse hands one over
+                    # for the blank line after each keep-alive comment, once an id was seen.
+                    if message.data:
+                        yield _watch_event(message.event, message.data)
         except httpx.TransportError as error:
             raise Unavailable(f"watch on {self.url} interrupted: {error!r}") from error
 

@@ -101,6 +101,34 @@ async def test_wire_format_and_keepalive(ns: str, tmp_path) -> None:  # type: ig
         assert any(line.startswith(": ping") for line in lines)  # keep-alive comments
 
 
+async def test_the_client_watch_outlives_keepalive_comments(ns: str) -> None:
+    """Each keep-alive comment ends in a blank line; the client must not take it for an event."""
+    with running_registry("--db", ":memory:", "--watch-keepalive", "0.05") as registry:
+        async with (
+            RegistryClient(registry.url) as client,
+            httpx.AsyncClient(base_url=registry.url, timeout=None) as api,
+        ):
+            await api.post(collection(ns), json=agent_body("a", ["x.y"], interval=3600))
+            log = EventLog(client.watch(ns))
+            await log.wait_for(has(1, EventType.BOOKMARK))
+            # A second stream, opened later, counts keep-alives: by the time it has seen three,
+            # the client's older stream has received at least as many.
+            async with api.stream("GET", collection(ns), params={"watch": "true"}) as raw:
+                pings = 0
+                async for line in raw.aiter_lines():
+                    pings += line.startswith(": ping")
+                    if pings == 3:
+                        break
+            await api.put(
+                f"{collection(ns)}/a",
+                json=agent_body("a", ["x.y"], labels={"k": "v"}, interval=3600),
+            )
+            _, modified = await log.first(lambda e: e.type is EventType.MODIFIED)
+            assert modified.object.metadata.labels == {"k": "v"}  # type: ignore[union-attr]
+            assert not log.ended
+            await log.close()
+
+
 async def test_compacted_history_gives_error_410_then_end(ns: str) -> None:
     with running_registry(
         "--db", ":memory:", "--history-max-events", "5", "--compaction-interval", "0.1"

@@ -53,7 +53,8 @@ async def test_the_report_prefers_the_fast_forecast_and_fails_over(
     assert LINE.match(line), line
     assert "weather-us" in line
 
-    us.stop(signal.SIGTERM)
+    # Killed outright: its record may still say healthy for a moment; the report copes.
+    us.kill()
     assert (await report(consumer)).endswith("Paris: no forecast available")
 
     date.stop(signal.SIGTERM)

@@ -294,8 +294,36 @@ async def test_a_dependency_moves_past_unreachable_providers(endpoint: str) -> N
         assert await dependency(a=1, b=2) == {"result": 3}  # schema unknown here: not unwrapped
         assert dependency.agent.metadata.name == "live"
         # Beyond the attempt bound, a live provider is not reached.
-        too_far = Dependency("sum", [*dead, dead[0], live])
+        others = [
+            provider(f"other-{n}", f"http://127.0.0.1:{free_port()}/mcp", pool) for n in range(3)
+        ]
+        too_far = Dependency("sum", [*others, live])
         with pytest.raises(ProviderUnreachable, match="no provider of sum could be reached"):
             await too_far(a=1, b=2)
+    finally:
+        await pool.aclose()
+
+
+async def test_an_unreachable_provider_is_tried_after_the_others_for_a_while(
+    endpoint: str,
+) -> None:
+    pool = ChannelPool()
+    dead = provider("dead", f"http://127.0.0.1:{free_port()}/mcp", pool)
+    live = provider("live", endpoint, pool)
+    try:
+        assert await Dependency("sum", [dead, live])(a=1, b=2) == {"result": 3}
+        assert dead.suspect
+        assert not live.suspect
+        # The next calls go to the live provider first, though it ranks second.
+        assert Dependency("sum", [dead, live]).agent.metadata.name == "live"
+        # A suspect provider is still tried when nothing else is left, and trusted again
+        # once it answers.
+        live.unreachable()
+        only = Dependency("sum", [live])
+        assert await only(a=2, b=2) == {"result": 4}
+        assert not live.suspect
+        # Suspicion ends by itself: the ranking applies again.
+        dead.suspect_until = 0.0
+        assert Dependency("sum", [dead, live]).agent.metadata.name == "dead"
     finally:
         await pool.aclose()

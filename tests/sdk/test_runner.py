@@ -55,6 +55,7 @@ FILES = {
 def fresh_default_agent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decorator, "_default", None)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the runner adds the file's folder
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # … and names the file in argv[0]
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -101,6 +102,22 @@ def test_a_file_without_exactly_one_agent_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         load(write(tmp_path, "agentless.py", text))
+
+
+def test_an_unnamed_agent_is_named_after_its_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "weather_agent.py",
+        """
+        from mesh_agent import mesh_agent
+
+        @mesh_agent(capabilities=["weather.forecast"])
+        def forecast(city: str) -> str:
+            return city
+        """,
+    )
+    settings = load(path).settings.with_environment({}).resolved()
+    assert settings.name.startswith("weather-agent-")
 
 
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:

@@ -84,9 +84,10 @@ async def test_dependencies_are_declared_once_each_in_order() -> None:
         return ""
 
     record = await record_of(agent)
-    assert [(d.capability, d.selector, d.tags) for d in record.spec.dependencies] == [
-        ("date.today", "", ()),
-        ("weather.forecast", "region=eu", ("+fast",)),
+    # ``date_today: Dependency`` cannot be None: the record says the dependency is required.
+    assert [(d.capability, d.selector, d.tags, d.required) for d in record.spec.dependencies] == [
+        ("date.today", "", (), True),
+        ("weather.forecast", "region=eu", ("+fast",), False),
     ]
 
 

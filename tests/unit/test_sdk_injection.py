@@ -11,7 +11,7 @@ import pytest
 from fastmcp import FastMCP
 
 from mesh_agent import Dependency
-from mesh_agent.injection import is_slot, match_slots, tool_function
+from mesh_agent.injection import declared_dependencies, is_slot, match_slots, tool_function
 from mesh_registry.model import DependencySpec
 
 
@@ -75,6 +75,29 @@ def test_match_slots(
     fn: Any, dependencies: list[DependencySpec], expected: dict[str, DependencySpec]
 ) -> None:
     assert match_slots(fn, dependencies) == expected
+
+
+def required(spec: DependencySpec) -> DependencySpec:
+    return spec.model_copy(update={"required": True})
+
+
+@pytest.mark.parametrize(
+    ("fn", "dependencies", "expected"),
+    [
+        # A slot that cannot be None makes its dependency required; an optional slot does not.
+        (by_name, [DATE, WEATHER], [required(DATE), WEATHER]),
+        (by_order, [WEATHER, DATE], [required(WEATHER), DATE]),
+        (mixed, [WEATHER, DATE], [WEATHER, required(DATE)]),
+        # Declared required stays required, whatever the slot; no slot leaves it as declared.
+        (one_slot, [required(GEO)], [required(GEO)]),
+        (one_slot, [DATE, GEO], [DATE, GEO]),
+        (no_slots, [DATE], [DATE]),
+    ],
+)
+def test_declared_dependencies(
+    fn: Any, dependencies: list[DependencySpec], expected: list[DependencySpec]
+) -> None:
+    assert declared_dependencies(fn, dependencies) == expected
 
 
 @pytest.mark.parametrize(("fn", "dependencies"), [(by_order, [DATE]), (one_slot, [])])

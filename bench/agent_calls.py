@@ -1,0 +1,203 @@
+"""One MCP tool call, four ways, against a real agent process.
+
+    python bench/agent_calls.py [--quick]
+
+The same tool of the same provider (a separate process, found in a real registry) is called:
+
+- (a) through an injected dependency proxy (``MeshClient.dependency``): what a mesh call costs;
+- (b) through a kept-open ``fastmcp.Client``;
+- (c) as a plain HTTP POST of the same JSON-RPC request on a kept-open connection: the cheapest
+  correct call, the baseline;
+- (t) through the mesh's transport (``McpHttpClient``) without the proxy around it.
+
+Latency p50/p99 and calls/s of one caller calling in sequence, the modes interleaved in rounds
+so that drift of a noisy machine hits them alike; then calls/s with 16 calls in flight (where the
+server, not the client, is the limit). Ratios against (c) are the figures to compare across
+machines. Writes bench/results/agent_calls.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastmcp import Client  # noqa: E402
+
+from bench.common import print_table, summary_ms, write_results  # noqa: E402
+from mesh_agent import MeshClient  # noqa: E402
+from mesh_agent.mcp_http import McpHttpClient  # noqa: E402
+from tests.support.agent_processes import AgentProcess  # noqa: E402
+from tests.support.processes import RegistryProcess  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+Call = Callable[[], Awaitable[Any]]
+MODES = {
+    "proxy": "(a) injected proxy",
+    "fastmcp": "(b) fastmcp.Client",
+    "raw": "(c) raw HTTP POST",
+    "transport": "(t) McpHttpClient",
+}
+
+
+def raw_call(http: httpx.AsyncClient, endpoint: str) -> Call:
+    """The request a 2026-07-28 client sends for one tools/call, posted as it is."""
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": "echo",
+                "arguments": {"text": "hi"},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        }
+    )
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "echo",
+    }
+
+    async def call() -> Any:
+        response = await http.post(endpoint, content=body, headers=headers)
+        response.raise_for_status()
+        reply = response.json()
+        if "result" not in reply:
+            raise RuntimeError(f"the raw call failed: {reply}")
+        return reply["result"]["structuredContent"]
+
+    return call
+
+
+async def sequential(calls: dict[str, Call], rounds: int, per_round: int) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {mode: [] for mode in calls}
+    for _ in range(rounds):
+        for mode, call in calls.items():
+            for _ in range(per_round):
+                started = time.perf_counter()
+                result = await call()
+                samples[mode].append(time.perf_counter() - started)
+                if result != {"text": "hi"}:
+                    raise RuntimeError(f"{mode} returned {result!r}")
+    figures = {}
+    for mode, values in samples.items():
+        figures[mode] = {**summary_ms(values), "per_second": len(values) / sum(values)}
+    return figures
+
+
+async def concurrent(call: Call, in_flight: int, seconds: float) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await call()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return done / (time.perf_counter() - started)
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    rounds, per_round = (5, 40) if quick else (20, 100)
+    seconds = 2.0 if quick else 5.0
+    results: dict[str, Any] = {"mode": "quick" if quick else "full"}
+    with tempfile.TemporaryDirectory() as directory:
+        registry = RegistryProcess("--port", "0", "--db", str(Path(directory) / "b.db"))
+        registry.wait_ready()
+        provider = AgentProcess(
+            BENCH / "echo_agent.py", registry=registry.url, name="echo", namespace="bench"
+        )
+        try:
+            provider.wait_healthy()
+            endpoint = provider.endpoint
+            async with (
+                MeshClient(registry.url, namespace="bench") as mesh,
+                Client(endpoint) as fastmcp_client,
+                httpx.AsyncClient(timeout=30) as http,
+            ):
+                transport = McpHttpClient(endpoint)
+                dependency = await mesh.dependency("bench.echo")
+                if dependency is None:
+                    raise RuntimeError("the registry does not offer the provider")
+
+                async def through_fastmcp() -> Any:
+                    return (
+                        await fastmcp_client.call_tool("echo", {"text": "hi"})
+                    ).structured_content
+
+                async def through_transport() -> Any:
+                    return (await transport.call_tool("echo", {"text": "hi"})).value()
+
+                calls: dict[str, Call] = {
+                    "proxy": lambda: dependency(text="hi"),
+                    "fastmcp": through_fastmcp,
+                    "raw": raw_call(http, endpoint),
+                    "transport": through_transport,
+                }
+                await sequential(calls, 1, 20)  # warm-up: connections, first-call listings
+                results["sequential"] = await sequential(calls, rounds, per_round)
+                results["in_flight"] = 16
+                results["concurrent_per_second"] = {
+                    mode: await concurrent(call, 16, seconds) for mode, call in calls.items()
+                }
+                await transport.aclose()
+        finally:
+            provider.stop()
+            registry.stop()
+    base = results["sequential"]["raw"]
+    results["ratios_to_raw"] = {
+        mode: {
+            "p50": figures["p50_ms"] / base["p50_ms"],
+            "mean": figures["mean_ms"] / base["mean_ms"],
+        }
+        for mode, figures in results["sequential"].items()
+    }
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    rows = []
+    for mode, label in MODES.items():
+        figures, ratio = results["sequential"][mode], results["ratios_to_raw"][mode]
+        rows.append(
+            (
+                label,
+                f"p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms"
+                f"  {figures['per_second']:,.0f} calls/s  {ratio['p50']:.2f}x of (c)",
+            )
+        )
+    in_flight = results["in_flight"]
+    for mode, label in MODES.items():
+        rate = results["concurrent_per_second"][mode]
+        rows.append((f"{label}, {in_flight} in flight", f"{rate:,.0f} calls/s"))
+    print_table(f"one tool call to an agent process ({results['mode']})", rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    options = parser.parse_args()
+    figures = asyncio.run(main(options.quick))
+    report(figures)
+    print(f"\nwritten: {write_results('agent_calls', figures)}")
