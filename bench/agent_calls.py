@@ -1,4 +1,4 @@
-"""One MCP tool call, four ways, against a real agent process.
+"""One MCP tool call, five ways, against a real agent process.
 
     python bench/agent_calls.py [--quick]
 
@@ -6,8 +6,11 @@ The same tool of the same provider (a separate process, found in a real registry
 
 - (a) through an injected dependency proxy (``MeshClient.dependency``): what a mesh call costs;
 - (b) through a kept-open ``fastmcp.Client``;
-- (c) as a plain HTTP POST of the same JSON-RPC request on a kept-open connection: the cheapest
-  correct call, the baseline;
+- (c) as the same JSON-RPC request written on a kept-open socket by a minimal HTTP/1.1 client:
+  the cheapest correct call, the baseline;
+- (d) as the same request posted with a kept-open ``httpx.AsyncClient``;
+- (e) as the same request posted with a kept-open ``aiohttp.ClientSession``, the HTTP client
+  the mesh's transport uses;
 - (t) through the mesh's transport (``McpHttpClient``) without the proxy around it.
 
 Latency p50/p99 and calls/s of one caller calling in sequence, the modes interleaved in rounds
@@ -27,7 +30,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,49 +47,102 @@ from tests.support.agent_processes import AgentProcess  # noqa: E402
 from tests.support.processes import RegistryProcess  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
+IN_FLIGHT = 16
 Call = Callable[[], Awaitable[Any]]
 MODES = {
     "proxy": "(a) injected proxy",
     "fastmcp": "(b) fastmcp.Client",
-    "raw": "(c) raw HTTP POST",
+    "raw": "(c) raw HTTP/1.1 POST",
+    "httpx": "(d) httpx POST",
+    "aiohttp": "(e) aiohttp POST",
     "transport": "(t) McpHttpClient",
+}
+BODY = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "echo",
+            "arguments": {"text": "hi"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+)
+HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2026-07-28",
+    "mcp-method": "tools/call",
+    "mcp-name": "echo",
 }
 
 
-def raw_call(http: httpx.AsyncClient, endpoint: str) -> Call:
-    """The request a 2026-07-28 client sends for one tools/call, posted as it is."""
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "echo",
-                "arguments": {"text": "hi"},
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                },
-            },
-        }
-    )
-    headers = {
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": "2026-07-28",
-        "mcp-method": "tools/call",
-        "mcp-name": "echo",
-    }
+def structured(reply: dict[str, Any]) -> Any:
+    if "result" not in reply:
+        raise RuntimeError(f"the call failed: {reply}")
+    return reply["result"]["structuredContent"]
+
+
+def httpx_call(http: httpx.AsyncClient, endpoint: str) -> Call:
+    """The request a 2026-07-28 client sends for one tools/call, posted with httpx."""
 
     async def call() -> Any:
-        response = await http.post(endpoint, content=body, headers=headers)
+        response = await http.post(endpoint, content=BODY, headers=HEADERS)
         response.raise_for_status()
-        reply = response.json()
-        if "result" not in reply:
-            raise RuntimeError(f"the raw call failed: {reply}")
-        return reply["result"]["structuredContent"]
+        return structured(response.json())
 
     return call
+
+
+def aiohttp_call(session: aiohttp.ClientSession, endpoint: str) -> Call:
+    """The same request, posted with aiohttp."""
+
+    async def call() -> Any:
+        async with session.post(endpoint, data=BODY, headers=HEADERS) as response:
+            response.raise_for_status()
+            return structured(json.loads(await response.read()))
+
+    return call
+
+
+class RawConnection:
+    """The same request written on one kept-open socket, the JSON answer read back: the least
+    work a correct client can do."""
+
+    def __init__(self, endpoint: str) -> None:
+        url = urlsplit(endpoint)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        body = BODY.encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+        self.request = (
+            f"POST {url.path} HTTP/1.1\r\nhost: {url.netloc}\r\n{head}"
+            f"content-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __call__(self) -> Any:
+        if self.reader is None or self.writer is None or self.reader.at_eof():
+            # First use, or the server closed the idle connection (uvicorn: after 5 s).
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the raw call failed: {head!r}")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        return structured(json.loads(await self.reader.readexactly(length)))
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 async def sequential(calls: dict[str, Call], rounds: int, per_round: int) -> dict[str, Any]:
@@ -103,18 +161,19 @@ async def sequential(calls: dict[str, Call], rounds: int, per_round: int) -> dic
     return figures
 
 
-async def concurrent(call: Call, in_flight: int, seconds: float) -> float:
+async def concurrent(callers: list[Call], seconds: float) -> float:
+    """Calls/s with one call in flight per caller."""
     done = 0
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(call: Call) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
             await call()
             done += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    await asyncio.gather(*(worker(call) for call in callers))
     return done / (time.perf_counter() - started)
 
 
@@ -135,6 +194,7 @@ async def main(quick: bool) -> dict[str, Any]:
                 MeshClient(registry.url, namespace="bench") as mesh,
                 Client(endpoint) as fastmcp_client,
                 httpx.AsyncClient(timeout=30) as http,
+                aiohttp.ClientSession() as session,
             ):
                 transport = McpHttpClient(endpoint)
                 dependency = await mesh.dependency("bench.echo")
@@ -149,19 +209,30 @@ async def main(quick: bool) -> dict[str, Any]:
                 async def through_transport() -> Any:
                     return (await transport.call_tool("echo", {"text": "hi"})).value()
 
+                # One socket carries one request at a time: each concurrent caller has its own.
+                raws = [RawConnection(endpoint) for _ in range(IN_FLIGHT)]
                 calls: dict[str, Call] = {
                     "proxy": lambda: dependency(text="hi"),
                     "fastmcp": through_fastmcp,
-                    "raw": raw_call(http, endpoint),
+                    "raw": raws[0],
+                    "httpx": httpx_call(http, endpoint),
+                    "aiohttp": aiohttp_call(session, endpoint),
                     "transport": through_transport,
                 }
-                await sequential(calls, 1, 20)  # warm-up: connections, first-call listings
-                results["sequential"] = await sequential(calls, rounds, per_round)
-                results["in_flight"] = 16
-                results["concurrent_per_second"] = {
-                    mode: await concurrent(call, 16, seconds) for mode, call in calls.items()
-                }
-                await transport.aclose()
+                try:
+                    await sequential(calls, 1, 20)  # warm-up: connections, first-call listings
+                    results["sequential"] = await sequential(calls, rounds, per_round)
+                    results["in_flight"] = IN_FLIGHT
+                    results["concurrent_per_second"] = {
+                        mode: await concurrent(
+                            list(raws) if mode == "raw" else [call] * IN_FLIGHT, seconds
+                        )
+                        for mode, call in calls.items()
+                    }
+                finally:
+                    await transport.aclose()
+                    for raw in raws:
+                        await raw.aclose()
         finally:
             provider.stop()
             registry.stop()
