@@ -80,6 +80,7 @@ class MeshAgent:
         registry_url: str | None = None,
         labels: Mapping[str, str] | None = None,
         health_interval: float | None = None,
+        token: str | None = None,
         version: str | None = None,
         host: str | None = None,
         port: int | None = None,
@@ -93,6 +94,7 @@ class MeshAgent:
             registry_url=registry_url,
             labels=dict(labels or {}),
             health_interval=health_interval,
+            token=token,
             version=version,
             host=host,
             port=port,
@@ -192,7 +194,13 @@ class MeshAgent:
             app, log_config=None, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT)
         )
         pool = ChannelPool()
-        async with RegistryClient(settings.registry_url, timeout=5.0) as registry:
+        registry_client = RegistryClient(
+            settings.registry_url,
+            timeout=5.0,
+            token=settings.token,
+            ca_bundle=settings.ca_bundle,
+        )
+        async with registry_client as registry:
             self._lifecycle = Lifecycle(registry, record, settings.health_interval)
             self._resolver = Resolver(self.dependencies, settings.namespace, pool)
             self._server = _AgentServer(config, self._leave)

@@ -47,6 +47,7 @@ class MeshAgentDecorator:
         name: str | None = None,
         namespace: str | None = None,
         description: str | None = None,
+        token: str | None = None,
     ) -> Any:
         def decorate(function: F) -> F:
             agent = default_agent()
@@ -57,6 +58,7 @@ class MeshAgentDecorator:
                     registry_url=registry_endpoint,
                     labels=dict(labels or {}),
                     health_interval=health_interval,
+                    token=token,
                 ),
                 source=f" (on {function.__qualname__})",
             )

@@ -47,11 +47,23 @@ async def discover(
 
 class MeshClient:
     """The mesh from outside an agent. The registry is ``registry_url``, else
-    ``MESH_REGISTRY_URL``, else ``http://127.0.0.1:8000``."""
+    ``MESH_REGISTRY_URL``, else ``http://127.0.0.1:8000``; ``token`` and ``ca_bundle`` default
+    to ``MESH_TOKEN`` and ``MESH_CA_BUNDLE``."""
 
-    def __init__(self, registry_url: str | None = None, *, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        registry_url: str | None = None,
+        *,
+        namespace: str | None = None,
+        token: str | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
         url = registry_url or os.environ.get("MESH_REGISTRY_URL") or DEFAULT_REGISTRY_URL
-        self.registry = RegistryClient(url)
+        self.registry = RegistryClient(
+            url,
+            token=token or os.environ.get("MESH_TOKEN") or None,
+            ca_bundle=ca_bundle or os.environ.get("MESH_CA_BUNDLE") or None,
+        )
         self.namespace = namespace or os.environ.get("MESH_NAMESPACE") or DEFAULT_NAMESPACE
         self._pool = ChannelPool()
         self._resolvers: dict[DependencySpec, Resolver] = {}

@@ -25,8 +25,11 @@ T = TypeVar("T")
 
 
 def transient(error: BaseException) -> bool:
-    """Errors that time can fix: the registry is unreachable, or failing (5xx)."""
-    return isinstance(error, Unavailable) or (isinstance(error, MeshError) and error.code >= 500)
+    """Errors that time can fix: the registry is unreachable, failing (5xx), or asking for
+    fewer requests (429)."""
+    if isinstance(error, Unavailable):
+        return True
+    return isinstance(error, MeshError) and (error.code >= 500 or error.code == 429)
 
 
 class Lifecycle:

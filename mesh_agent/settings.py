@@ -12,6 +12,8 @@
 | ``MESH_AGENT_LABELS`` | labels, ``k=v,k2=v2`` (merged over the code's) | none |
 | ``MESH_AGENT_VERSION`` | version of every capability (overrides the code's) | ``1.0.0`` |
 | ``MESH_AGENT_TAGS`` | tags of every capability, ``a,b`` (override the code's) | the code's |
+| ``MESH_TOKEN`` | token: bearer token for the registry | none |
+| ``MESH_CA_BUNDLE`` | ca_bundle: CAs of an ``https://`` registry (PEM file) | the system's |
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class AgentSettings:
     advertise_host: str | None = None
     health_interval: float | None = None
     version: str | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # From the environment: they win over every capability's version and tags in code.
     version_override: str | None = None
@@ -77,6 +81,8 @@ class AgentSettings:
             ("MESH_AGENT_HOST", "host"),
             ("MESH_ADVERTISE_HOST", "advertise_host"),
             ("MESH_AGENT_VERSION", "version_override"),
+            ("MESH_TOKEN", "token"),
+            ("MESH_CA_BUNDLE", "ca_bundle"),
         ):
             if env.get(variable):
                 updates[name] = env[variable]
@@ -119,6 +125,8 @@ class AgentSettings:
             labels=dict(self.labels),
             version_override=self.version_override,
             tags_override=self.tags_override,
+            token=self.token,
+            ca_bundle=self.ca_bundle,
         )
 
 
@@ -133,6 +141,8 @@ _SCALARS = (
     "version",
     "version_override",
     "tags_override",
+    "token",
+    "ca_bundle",
 )
 
 
@@ -149,6 +159,8 @@ class ResolvedSettings:
     labels: dict[str, str]
     version_override: str | None = None
     tags_override: tuple[str, ...] | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
 
 
 def _number(env: Mapping[str, str], variable: str, kind: type[int] | type[float]) -> int | float:

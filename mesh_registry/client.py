@@ -7,6 +7,7 @@ code and no FastMCP, so command-line tools that use it start fast.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -34,10 +35,27 @@ class RegistryClient:
     """``async with RegistryClient("http://127.0.0.1:8000") as registry: ...``"""
 
     def __init__(
-        self, url: str, *, timeout: float = 10.0, http: httpx.AsyncClient | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        token: str | None = None,
+        ca_bundle: str | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
+        """``token``: sent as ``Authorization: Bearer``; ``ca_bundle``: a PEM file of the CAs
+        that sign an ``https://`` registry's certificate (default: the system's)."""
         self.url = url.rstrip("/")
-        self._http = http or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle:
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(f"CA bundle {ca_bundle}: {error}") from None
+        self._http = http or httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=headers, verify=verify
+        )
 
     async def __aenter__(self) -> RegistryClient:
         return self

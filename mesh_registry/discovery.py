@@ -86,6 +86,8 @@ class Query:
     match: Match = Match.ANY
     selector: Selector = EVERYTHING
     namespace: str | None = None
+    # The namespaces the asker may see (None: all): a scope, not a filter the asker chose.
+    scope: frozenset[str] | None = None
     phases: frozenset[Phase] | None = None  # None: any phase
     version: VersionRange | None = None
     tags: TagFilter = field(default_factory=TagFilter)
@@ -107,6 +109,7 @@ class Query:
         match: Match = Match.ANY,
         selector: str | Selector = "",
         namespace: str | None = None,
+        scope: frozenset[str] | None = None,
         phases: Iterable[str | Phase] | None = None,
         version: str = "",
         tags: Iterable[str] = (),
@@ -131,6 +134,7 @@ class Query:
             match=match,
             selector=selector,
             namespace=namespace,
+            scope=scope,
             phases=None if phases is None else _parse_phases(phases),
             version=_parse_range(version),
             tags=TagFilter.parse(tags),
@@ -183,6 +187,8 @@ class Query:
     def _matches_object(self, agent: Agent) -> bool:
         """Namespace, phase and labels: everything but the capability entries."""
         if self.namespace is not None and agent.metadata.namespace != self.namespace:
+            return False
+        if self.scope is not None and agent.metadata.namespace not in self.scope:
             return False
         if self._phase_tuple is not None and agent.status.phase not in self._phase_tuple:
             return False

@@ -69,6 +69,31 @@ class Conflict(MeshError):
         return cls(f'Operation cannot be fulfilled on agent "{key}": {why}', details=_details(key))
 
 
+class Unauthorized(MeshError):
+    """No credentials, or credentials the registry does not know."""
+
+    code = 401
+    reason = "Unauthorized"
+
+
+class Forbidden(MeshError):
+    """Known credentials, not allowed this request."""
+
+    code = 403
+    reason = "Forbidden"
+
+
+class TooManyRequests(MeshError):
+    """Over a limit of requests or watches; ``details.retryAfterSeconds`` says when to retry."""
+
+    code = 429
+    reason = "TooManyRequests"
+
+    @classmethod
+    def after(cls, message: str, seconds: int) -> TooManyRequests:
+        return cls(message, details=StatusDetails(retry_after_seconds=max(1, seconds)))
+
+
 class Gone(MeshError):
     """The requested revision is no longer in the history: list again, then watch from there."""
 
@@ -125,6 +150,9 @@ _BY_REASON: dict[str, type[MeshError]] = {
     cls.reason: cls
     for cls in (
         BadRequest,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
         NotFound,
         MethodNotAllowed,
         AlreadyExists,

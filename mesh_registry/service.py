@@ -214,7 +214,7 @@ class Registry:
 
     async def create(self, agent: AgentInput, *, namespace: str | None = None) -> Agent:
         """Register a new agent; ``AlreadyExists`` if the name is taken."""
-        incoming = self._incoming(agent, namespace)
+        incoming = self.incoming(agent, namespace)
         created = self._new_object(incoming)
         try:
             return await self._create(created)
@@ -229,7 +229,7 @@ class Registry:
 
         A replace that changes nothing writes nothing and returns the stored object.
         """
-        incoming = self._incoming(agent, namespace, name)
+        incoming = self.incoming(agent, namespace, name)
         key = incoming.key
         expected = incoming.metadata.resource_version
         while True:
@@ -316,13 +316,16 @@ class Registry:
         tags: Iterable[str] = (),
         limit: int | None = None,
         continue_token: str | None = None,
+        scope: frozenset[str] | None = None,
     ) -> AgentList:
         """Agents in ``namespace`` (all when ``None``) that match, by namespace and name.
 
         ``capabilities`` matches agents providing any of them. Pages with ``limit`` and the
         ``continue`` token of the previous page all reflect the first page's revision.
         """
-        query = self._query(capabilities, Match.ANY, selector, namespace, phases, version, tags)
+        query = self._query(
+            capabilities, Match.ANY, selector, namespace, phases, version, tags, scope
+        )
         if limit is not None and not 1 <= limit <= self.config.max_list_limit:
             raise BadRequest(f"limit: must be between 1 and {self.config.max_list_limit}")
         try:
@@ -351,6 +354,7 @@ class Registry:
         version: str = "",
         tags: Iterable[str] = (),
         limit: int | None = None,
+        scope: frozenset[str] | None = None,
     ) -> list[Agent]:
         """Agents providing **all** of ``capabilities``, best first (DESIGN §6): tag score,
         then highest version, then name. Only healthy agents unless ``phases`` says otherwise.
@@ -366,6 +370,7 @@ class Registry:
             phases,
             version,
             tags,
+            scope,
         )
         if limit is not None and limit < 1:
             raise BadRequest("limit: must be at least 1")
@@ -382,6 +387,7 @@ class Registry:
         version: str = "",
         tags: Iterable[str] = (),
         since: str | int | None = None,
+        scope: frozenset[str] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """A stream of changes to matching agents (DESIGN §7).
 
@@ -389,7 +395,9 @@ class Registry:
         with a revision, every matching change after it. A revision that has left the history
         gives an ERROR event (410) and the end of the stream.
         """
-        query = self._query(capabilities, Match.ANY, selector, namespace, phases, version, tags)
+        query = self._query(
+            capabilities, Match.ANY, selector, namespace, phases, version, tags, scope
+        )
         resume = parse_revision(since)
         if not self.ready:
             raise Unavailable("the registry is not serving watches (starting or stopping)")
@@ -477,7 +485,7 @@ class Registry:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _incoming(self, agent: AgentInput, namespace: str | None, name: str | None = None) -> Agent:
+    def incoming(self, agent: AgentInput, namespace: str | None, name: str | None = None) -> Agent:
         """Validate a client's object; reconcile it with the namespace and name of the path."""
         if not isinstance(agent, Agent):
             try:
@@ -590,6 +598,7 @@ class Registry:
         phases: Iterable[str] | None,
         version: str,
         tags: Iterable[str],
+        scope: frozenset[str] | None = None,
     ) -> Query:
         try:
             return Query.build(
@@ -597,6 +606,7 @@ class Registry:
                 match=match,
                 selector=selector,
                 namespace=namespace,
+                scope=scope,
                 phases=phases,
                 version=version,
                 tags=tags,

@@ -6,7 +6,8 @@
     mcp-mesh discover CAPABILITY [--selector S] [--version V] [--tags T] [-o table|json|yaml]
     mcp-mesh run path/to/agent.py
 
-The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000).
+The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000),
+with ``--token`` / ``MESH_TOKEN`` and ``--ca-bundle`` / ``MESH_CA_BUNDLE`` when it needs them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import click
@@ -47,10 +49,35 @@ capability_option = click.option(
     show_default=True,
     help="The registry's URL (or MESH_REGISTRY_URL).",
 )
+@click.option(
+    "--token",
+    envvar="MESH_TOKEN",
+    default=None,
+    help="Bearer token for a registry with authentication (or MESH_TOKEN).",
+)
+@click.option(
+    "--ca-bundle",
+    envvar="MESH_CA_BUNDLE",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CAs of an https:// registry, PEM (or MESH_CA_BUNDLE).",
+)
 @click.pass_context
-def main(context: click.Context, registry: str) -> None:
+def main(context: click.Context, registry: str, token: str | None, ca_bundle: str | None) -> None:
     """Inspect and follow the agents of an mcp-mesh registry."""
-    context.obj = registry
+    context.obj = Target(registry, token, ca_bundle)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The registry the commands talk to, and how."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    def __str__(self) -> str:
+        return self.url
 
 
 @main.group()
@@ -68,7 +95,7 @@ def get() -> None:
 )
 @click.pass_obj
 def get_agents(
-    registry: str,
+    registry: Target,
     namespace: str,
     all_namespaces: bool,
     selector: str,
@@ -100,7 +127,7 @@ def describe() -> None:
 @click.argument("name")
 @namespace_option
 @click.pass_obj
-def describe_agent(registry: str, name: str, namespace: str) -> None:
+def describe_agent(registry: Target, name: str, namespace: str) -> None:
     """Show an agent: its record, status, capabilities and dependencies."""
     agent = _run(registry, lambda client: client.get(name, namespace))
     click.echo(output.describe(agent))
@@ -119,7 +146,7 @@ def watch() -> None:
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_obj
 def watch_agents(
-    registry: str,
+    registry: Target,
     namespace: str,
     all_namespaces: bool,
     selector: str,
@@ -170,7 +197,7 @@ def watch_agents(
 )
 @click.pass_obj
 def discover(
-    registry: str,
+    registry: Target,
     capability: tuple[str, ...],
     selector: str,
     version_range: str,
@@ -206,7 +233,13 @@ def run_agent(context: click.Context, path: str) -> None:
     if context.parent and context.parent.get_parameter_source("registry") is (
         click.core.ParameterSource.COMMANDLINE
     ):
-        os.environ["MESH_REGISTRY_URL"] = context.obj  # --registry wins, as the variable would
+        os.environ["MESH_REGISTRY_URL"] = context.obj.url  # --registry wins, as the variable would
+    for variable, value in (
+        ("MESH_TOKEN", context.obj.token),
+        ("MESH_CA_BUNDLE", context.obj.ca_bundle),
+    ):
+        if value:
+            os.environ[variable] = value
     # The agent runs as its own program (``python -m mesh_agent``), in this process: signals
     # and the exit status are the agent's. The SDK is not imported here, so the other
     # commands stay quick to start.
@@ -214,13 +247,17 @@ def run_agent(context: click.Context, path: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "mesh_agent", path])
 
 
-def _run(registry: str, call: Callable[[RegistryClient], Awaitable[T]]) -> T:
+def _run(registry: Target, call: Callable[[RegistryClient], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with RegistryClient(registry) as client:
+        client = RegistryClient(registry.url, token=registry.token, ca_bundle=registry.ca_bundle)
+        async with client:
             return await call(client)
 
     try:
         return asyncio.run(run())
     except MeshError as error:
         click.echo(f"Error from {registry}: {error.message}", err=True)
+        sys.exit(1)
+    except ValueError as error:  # e.g. an unreadable CA bundle
+        click.echo(f"mcp-mesh: {error}", err=True)
         sys.exit(1)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
+import signal
 import socket
+import ssl
 import sys
 from types import FrameType
 from typing import Any
@@ -17,10 +20,12 @@ from typing import Any
 import click
 import uvicorn
 
+from mesh_registry.auth import Authenticator
 from mesh_registry.config import RegistryConfig
 from mesh_registry.errors import Unavailable
 from mesh_registry.health import HealthPolicy
 from mesh_registry.logs import configure
+from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.service import Registry
 from mesh_registry.serving import listen, run, signals_end_the_serve_loop
@@ -73,6 +78,39 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]
 @click.option("--watch-queue-limit", type=int, default=10_000, help="Events per watcher.")
 @click.option("--max-body-size", type=int, default=1024 * 1024, help="Bytes.")
 @click.option("--metrics/--no-metrics", default=True, help="Serve /metrics.")
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Bearer tokens (YAML or JSON): authentication and authorization on. SIGHUP reloads it.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=False,
+    help="Allow a non-loopback address without --tokens-file: anyone who reaches it can write.",
+)
+@click.option(
+    "--protect-metrics/--no-protect-metrics",
+    default=False,
+    help="With tokens, /metrics needs one too.",
+)
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="Requests per subject (or client address), e.g. 100/second; 429 beyond it.",
+)
+@click.option(
+    "--max-watches-per-subject", type=click.IntRange(min=1), default=None, help="Open watches."
+)
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False), default=None, help="TLS: PEM.")
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False), default=None, help="TLS: key.")
+@click.option(
+    "--ssl-ca-certs",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TLS: require client certificates signed by these CAs (mutual TLS).",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
@@ -85,6 +123,11 @@ def main(**options: Any) -> None:
         config, settings = _settings(options)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    try:
+        authenticator = _authenticator(options)
+    except ValueError as error:
+        click.echo(f"mcp-mesh-registry: {error}", err=True)
+        sys.exit(1)
     tune_garbage_collector()
     try:
         listener = listen(options["host"], options["port"])
@@ -95,7 +138,39 @@ def main(**options: Any) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.exit(run(_serve(listener, config, settings, options["access_log"])))
+    sys.exit(run(_serve(listener, config, settings, authenticator, options)))
+
+
+def _authenticator(options: dict[str, Any]) -> Authenticator | None:
+    """The tokens, if configured; refuse to serve a network without them unless told to."""
+    if options["tokens_file"]:
+        return Authenticator(options["tokens_file"])
+    if not is_loopback(options["host"]):
+        if not options["insecure"]:
+            raise ValueError(
+                f"refusing to listen on {options['host']} without authentication: anyone who"
+                " reaches it could register, replace or delete agents. Give --tokens-file, or"
+                " --insecure to accept that."
+            )
+        log.warning(
+            "listening on %s with no authentication (--insecure): anyone who reaches this"
+            " port can register, replace or delete agents",
+            options["host"],
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches this machine only."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
 def _settings(options: dict[str, Any]) -> tuple[RegistryConfig, ServerSettings]:
@@ -122,12 +197,25 @@ def _settings(options: dict[str, Any]) -> tuple[RegistryConfig, ServerSettings]:
         max_body_size=options["max_body_size"],
         watch_keepalive=options["watch_keepalive"],
         metrics=options["metrics"],
+        protect_metrics=options["protect_metrics"],
+        rate_limit=options["rate_limit"] or None,
+        watches_per_subject=options["max_watches_per_subject"],
     )
+    if bool(options["ssl_certfile"]) != bool(options["ssl_keyfile"]):
+        raise ValueError("--ssl-certfile and --ssl-keyfile go together")
+    if options["ssl_ca_certs"] and not options["ssl_certfile"]:
+        raise ValueError("--ssl-ca-certs needs --ssl-certfile and --ssl-keyfile")
+    if settings.rate_limit:
+        RateLimit(settings.rate_limit)  # a bad value is a usage error, before anything starts
     return config, settings
 
 
 async def _serve(
-    listener: socket.socket, config: RegistryConfig, settings: ServerSettings, access_log: bool
+    listener: socket.socket,
+    config: RegistryConfig,
+    settings: ServerSettings,
+    authenticator: Authenticator | None,
+    options: dict[str, Any],
 ) -> int:
     # Imported here: FastMCP takes a second to import, and --help or a bad option need none of it.
     from mesh_registry.server.app import create_app
@@ -143,20 +231,42 @@ async def _serve(
     # them on every full collection (a pause that grows with the number of agents).
     gc.freeze()
     host, port = listener.getsockname()[:2]
-    server = _Server(
-        uvicorn.Config(
-            create_app(registry, settings),
+    tls = options["ssl_certfile"] is not None
+    try:
+        uvicorn_config = uvicorn.Config(
+            create_app(registry, settings, authenticator),
             log_config=None,
-            access_log=access_log,
+            access_log=options["access_log"],
             timeout_graceful_shutdown=15,
-        ),
-        registry,
+            ssl_certfile=options["ssl_certfile"],
+            ssl_keyfile=options["ssl_keyfile"],
+            ssl_ca_certs=options["ssl_ca_certs"],
+            ssl_cert_reqs=ssl.CERT_REQUIRED if options["ssl_ca_certs"] else ssl.CERT_NONE,
+        )
+        uvicorn_config.load()  # reads the certificates: a bad one is one line, not a traceback
+    except (OSError, ssl.SSLError) as error:
+        click.echo(f"mcp-mesh-registry: TLS: {error}", err=True)
+        listener.close()
+        await registry.stop()
+        return 1
+    server = _Server(uvicorn_config, registry)
+    log.info(
+        "serving on %s://%s:%d (database %s, %s)",
+        "https" if tls else "http",
+        host,
+        port,
+        config.database,
+        f"tokens from {authenticator.path}" if authenticator else "no authentication",
     )
-    log.info("serving on http://%s:%d (database %s)", host, port, config.database)
+    loop = asyncio.get_running_loop()
+    if authenticator is not None:
+        loop.add_signal_handler(signal.SIGHUP, authenticator.reload)
     try:
         with signals_end_the_serve_loop():
             await server.serve(sockets=[listener])
     finally:
+        if authenticator is not None:
+            loop.remove_signal_handler(signal.SIGHUP)
         await registry.stop()
     return 0 if server.started else 1
 

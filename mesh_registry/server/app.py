@@ -14,10 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mesh_registry.access import Access, AccessLimits
+from mesh_registry.auth import Authenticator
 from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
+from mesh_registry.server.auth import AuthMiddleware
 from mesh_registry.server.mcp import create_mcp
 from mesh_registry.server.metrics import Metrics
 from mesh_registry.server.openapi import document
+from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.server.responses import status_response
 from mesh_registry.server.rest import RestApi
 from mesh_registry.server.settings import ServerSettings
@@ -26,11 +30,24 @@ from mesh_registry.service import Registry
 log = logging.getLogger(__name__)
 
 
-def create_app(registry: Registry, settings: ServerSettings | None = None) -> Starlette:
-    """The registry's HTTP app. The caller starts and stops ``registry`` around it."""
+def create_app(
+    registry: Registry,
+    settings: ServerSettings | None = None,
+    authenticator: Authenticator | None = None,
+) -> Starlette:
+    """The registry's HTTP app. The caller starts and stops ``registry`` around it.
+
+    Without an ``authenticator`` every request is trusted (see ``cli/registry.py`` for when
+    that is allowed)."""
     settings = settings or ServerSettings()
-    mcp_app = create_mcp(registry).http_app(path="/mcp")
+    access = Access(
+        registry,
+        AccessLimits(watches_per_subject=settings.watches_per_subject),
+        still_valid=authenticator.still_valid if authenticator else lambda principal: True,
+    )
+    mcp_app = create_mcp(access, authenticator).http_app(path="/mcp")
     metrics = Metrics(registry)
+    rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -49,7 +66,7 @@ def create_app(registry: Registry, settings: ServerSettings | None = None) -> St
         return JSONResponse(document())
 
     routes = [
-        *RestApi(registry, settings).routes(),
+        *RestApi(access, settings).routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -67,7 +84,15 @@ def create_app(registry: Registry, settings: ServerSettings | None = None) -> St
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(metrics.middleware)],
+        middleware=[
+            Middleware(metrics.middleware),
+            Middleware(
+                AuthMiddleware,
+                authenticator=authenticator,
+                rate_limit=rate_limit,
+                protect_metrics=settings.protect_metrics,
+            ),
+        ],
         exception_handlers={
             MeshError: _mesh_error,
             HTTPException: _http_error,

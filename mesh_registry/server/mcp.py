@@ -13,6 +13,8 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import Field, WithJsonSchema
 
+from mesh_registry.access import Access
+from mesh_registry.auth import Authenticator, Principal
 from mesh_registry.errors import MeshError
 from mesh_registry.model import (
     DEFAULT_NAMESPACE,
@@ -24,7 +26,7 @@ from mesh_registry.model import (
     MeshModel,
     agent_request_schema,
 )
-from mesh_registry.service import Registry
+from mesh_registry.server.auth import MeshTokenVerifier, mcp_principal
 
 T = TypeVar("T")
 
@@ -68,12 +70,19 @@ class AgentStatusReport(MeshModel):
     status: AgentStatus
 
 
-def create_mcp(registry: Registry) -> FastMCP:
+def create_mcp(access: Access, authenticator: Authenticator | None = None) -> FastMCP:
+    """The registry's MCP server; with an ``authenticator``, bearer tokens are required and
+    each tool acts as its caller's principal."""
+    registry = access.registry
     mcp = FastMCP(
         "mcp-mesh-registry",
         instructions="Register MCP agents, renew their leases, and discover providers of a "
         "capability by label selector, version range and tags.",
+        auth=MeshTokenVerifier(authenticator) if authenticator else None,
     )
+
+    def caller() -> Principal:
+        return _checked(lambda: mcp_principal(authenticator))
 
     @mcp.tool
     async def register_agent(agent: AgentBody) -> Agent:
@@ -81,24 +90,24 @@ def create_mcp(registry: Registry) -> FastMCP:
 
         With ``metadata.resourceVersion`` set, only that version is replaced.
         """
-        return (await _answer(registry.register(agent))).agent
+        return (await _answer(access.register(caller(), agent, None, None))).agent
 
     @mcp.tool
     async def unregister_agent(name: Name, namespace: Namespace = DEFAULT_NAMESPACE) -> Agent:
         """Remove an agent at once; returns its last state."""
-        return await _answer(registry.unregister(namespace, name))
+        return await _answer(access.unregister(caller(), namespace, name))
 
     @mcp.tool
     async def heartbeat(name: Name, namespace: Namespace = DEFAULT_NAMESPACE) -> HeartbeatResponse:
         """Renew an agent's lease; an unknown agent is an error (register it again)."""
-        return await _answer(registry.heartbeat(namespace, name))
+        return await _answer(access.heartbeat(caller(), namespace, name))
 
     @mcp.tool
     async def get_agent_status(
         name: Name, namespace: Namespace = DEFAULT_NAMESPACE
     ) -> AgentStatusReport:
         """An agent's phase, last heartbeat and the version of its record."""
-        agent = _checked(lambda: registry.get(namespace, name))
+        agent = _checked(lambda: access.get(caller(), namespace, name))
         return AgentStatusReport(
             name=agent.metadata.name,
             namespace=agent.metadata.namespace,
@@ -122,7 +131,8 @@ def create_mcp(registry: Registry) -> FastMCP:
     ) -> AgentList:
         """Registered agents in namespace and name order, paginated with limit and continue."""
         return await _answer(
-            registry.list_agents(
+            access.list_agents(
+                caller(),
                 namespace,
                 selector=selector,
                 capabilities=capabilities,
@@ -153,7 +163,8 @@ def create_mcp(registry: Registry) -> FastMCP:
     ) -> AgentList:
         """Providers, best first: preferred tags, then highest version, then name."""
         found = _checked(
-            lambda: registry.discover(
+            lambda: access.discover(
+                caller(),
                 capabilities,
                 selector=selector,
                 labels=labels,

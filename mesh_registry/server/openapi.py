@@ -28,6 +28,10 @@ _REASONS = {
     413: "The request body is over the size limit",
     415: "The request body is not JSON",
     422: "Invalid object; details.causes names each bad field",
+    401: "With a tokens file: no bearer token, or one the registry does not know",
+    403: "The token may not do this: its role in the namespace, the record's owner, or a "
+    "capability outside its patterns",
+    429: "Over the request or watch limit of the subject; Retry-After says when to retry",
     503: "The registry cannot serve this now (store failure or shutdown)",
 }
 
@@ -88,7 +92,7 @@ def document() -> dict[str, Any]:
     }
     namespace = _path_parameter("namespace", validation.DNS1123_LABEL_PATTERN, 63)
     name = _path_parameter("name", validation.DNS1123_SUBDOMAIN_PATTERN, 253)
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "mcp-mesh registry",
@@ -172,8 +176,32 @@ def document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": schemas.get("$defs", {})},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token of the registry's --tokens-file",
+                }
+            },
+        },
     }
+    _secure_api(spec["paths"], errors(401, 403, 429))
+    return spec
+
+
+def _secure_api(paths: dict[str, Any], refusals: dict[str, Any]) -> None:
+    """Every API operation takes a bearer token (required only when the registry has a
+    tokens file, hence the empty alternative) and may be refused for it."""
+    for path, item in paths.items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            operation["security"] = [{"bearer": []}, {}]
+            operation["responses"].update(refusals)
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mesh_registry.access import Access
+from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
 from mesh_registry.model import AgentList, DeleteOptions, ListMeta, field_errors
+from mesh_registry.server.auth import PRINCIPAL
 from mesh_registry.server.requests import (
     flag,
     json_body,
@@ -24,7 +27,7 @@ from mesh_registry.server.requests import (
 from mesh_registry.server.responses import json_response
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.server.sse import event_stream, resume_revision
-from mesh_registry.service import Registry, parse_revision
+from mesh_registry.service import parse_revision
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -33,8 +36,9 @@ ITEM = "/api/v1/namespaces/{namespace}/agents/{name}"
 
 
 class RestApi:
-    def __init__(self, registry: Registry, settings: ServerSettings) -> None:
-        self._registry = registry
+    def __init__(self, access: Access, settings: ServerSettings) -> None:
+        self._access = access
+        self._registry = access.registry
         self._settings = settings
 
     def routes(self) -> list[Route]:
@@ -58,12 +62,13 @@ class RestApi:
         }
         since = resume_revision(request)
         if flag(request, "watch"):
-            events = self._registry.watch(namespace, since=since, **filters)
+            events = self._access.watch(_principal(request), namespace, since=since, **filters)
             return event_stream(events, self._settings)
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
         parse_revision(since)
-        result = await self._registry.list_agents(
+        result = await self._access.list_agents(
+            _principal(request),
             namespace,
             limit=positive_int(request, "limit"),
             continue_token=request.query_params.get("continue") or None,
@@ -73,18 +78,21 @@ class RestApi:
 
     async def create(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
-        created = await self._registry.create(body, namespace=request.path_params["namespace"])
+        namespace = request.path_params["namespace"]
+        created = await self._access.create(_principal(request), body, namespace)
         return json_response(created, 201)
 
     async def get(self, request: Request) -> Response:
         params = request.path_params
-        return json_response(self._registry.get(params["namespace"], params["name"]))
+        return json_response(
+            self._access.get(_principal(request), params["namespace"], params["name"])
+        )
 
     async def replace(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
         params = request.path_params
-        result = await self._registry.register(
-            body, namespace=params["namespace"], name=params["name"]
+        result = await self._access.register(
+            _principal(request), body, params["namespace"], params["name"]
         )
         return json_response(result.agent, 201 if result.created else 200)
 
@@ -92,7 +100,8 @@ class RestApi:
         options = _delete_options(await optional_json_body(request, self._settings.max_body_size))
         preconditions = options.preconditions
         params = request.path_params
-        deleted = await self._registry.unregister(
+        deleted = await self._access.unregister(
+            _principal(request),
             params["namespace"],
             params["name"],
             resource_version=preconditions.resource_version if preconditions else None,
@@ -102,11 +111,15 @@ class RestApi:
 
     async def heartbeat(self, request: Request) -> Response:
         params = request.path_params
-        return json_response(await self._registry.heartbeat(params["namespace"], params["name"]))
+        beat = await self._access.heartbeat(
+            _principal(request), params["namespace"], params["name"]
+        )
+        return json_response(beat)
 
     async def discover(self, request: Request) -> Response:
         phases = many(request, "phase")
-        found = self._registry.discover(
+        found = self._access.discover(
+            _principal(request),
             many(request, "capability"),
             selector=text(request, "labelSelector"),
             namespace=request.query_params.get("namespace") or None,
@@ -117,6 +130,11 @@ class RestApi:
         )
         revision = str(self._registry.revision)
         return json_response(AgentList(metadata=ListMeta(resource_version=revision), items=found))
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.scope[PRINCIPAL]  # set by AuthMiddleware
+    return principal
 
 
 def _route(path: str, **handlers: Handler) -> Route:

@@ -6,12 +6,13 @@ import re
 import signal
 
 import pytest
+import yaml
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from tests.sdk.conftest import StartAgent
 from tests.support.agent_processes import EXAMPLES, AgentProcess
-from tests.support.processes import Process, RegistryProcess
+from tests.support.processes import Process, RegistryProcess, eventually, running_registry
 
 WEATHER_EU = {"MESH_AGENT_LABELS": "env=prod,region=eu", "MESH_AGENT_VERSION": "1.4.0"}
 WEATHER_US = {"MESH_AGENT_LABELS": "env=prod,region=us", "MESH_AGENT_VERSION": "2.1.0"}
@@ -74,3 +75,52 @@ def test_the_example_agents_fail_clearly_on_bad_settings(
     assert agent.wait_exit() == 1
     assert "metadata.name" in agent.output
     assert "Traceback" not in agent.output
+
+
+async def test_the_examples_run_with_tokens() -> None:
+    """The walk-through of examples/README.md, with the registry's authentication on."""
+    tokens = yaml.safe_load((EXAMPLES / "tokens.yaml").read_text())["tokens"]
+    secret = {entry["subject"]: entry["token"] for entry in tokens}
+    with running_registry(
+        "--db", ":memory:", "--tokens-file", str(EXAMPLES / "tokens.yaml")
+    ) as secured:
+        common = {"registry": secured.url, "namespace": "default", "token": secret["viewer"]}
+        date = AgentProcess(
+            EXAMPLES / "date_agent.py",
+            name="date",
+            env={"MESH_TOKEN": secret["date-agent"]},
+            **common,
+        )
+        consumer = AgentProcess(
+            EXAMPLES / "report_agent.py",
+            name="report",
+            env={"MESH_TOKEN": secret["report-agent"]},
+            **common,
+        )
+        # The weather agent's token may not claim another agent's capability.
+        impostor = AgentProcess(
+            EXAMPLES / "date_agent.py",
+            name="impostor",
+            env={"MESH_TOKEN": secret["weather-agent"]},
+            **common,
+        )
+        try:
+            for agent in (date, consumer):
+                agent.wait_healthy()
+            caller = Process(
+                [str(EXAMPLES / "call_report.py"), "Paris"],
+                {"MESH_REGISTRY_URL": secured.url, "MESH_TOKEN": secret["viewer"]},
+            )
+            assert caller.wait_exit() == 0, caller.output
+            assert caller.lines[-1].endswith("Paris: no forecast available")
+            await eventually(
+                lambda: _said(impostor, 'may not claim capability "date.today"'), within=20
+            )
+            assert impostor.record() is None
+        finally:
+            for agent in (date, consumer, impostor):
+                agent.stop()
+
+
+async def _said(process: Process, words: str) -> bool:
+    return any(words in line for line in process.lines)

@@ -28,8 +28,11 @@ class AgentProcess(Process):
         interval: float = 0.5,
         env: dict[str, str] | None = None,
         cli: bool = False,
+        token: str | None = None,
+        verify: Any = True,
     ) -> None:
-        """``cli``: start it as ``mcp-mesh run SCRIPT`` instead of ``python SCRIPT``."""
+        """``cli``: start it as ``mcp-mesh run SCRIPT`` instead of ``python SCRIPT``;
+        ``token`` (and ``verify``, for an https registry): how the test reads its record."""
         path = Path(script) if Path(script).is_absolute() else AGENTS / script
         settings = {
             "MESH_REGISTRY_URL": registry,
@@ -40,13 +43,17 @@ class AgentProcess(Process):
         argv = [str(MCP_MESH), "run", str(path)] if cli else [str(path)]
         super().__init__(argv, {**settings, **(env or {})})
         self.registry, self.name, self.namespace = registry, name, namespace
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._verify = verify
 
     @property
     def record_path(self) -> str:
         return f"/api/v1/namespaces/{self.namespace}/agents/{self.name}"
 
     def record(self) -> dict[str, Any] | None:
-        response = httpx.get(self.registry + self.record_path)
+        response = httpx.get(
+            self.registry + self.record_path, headers=self._headers, verify=self._verify
+        )
         return response.json() if response.status_code == 200 else None
 
     def wait_healthy(self, timeout: float = 30.0) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-SERVING = re.compile(r"serving on (http://\S+)")
+SERVING = re.compile(r"serving on (https?://\S+)")
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
@@ -113,7 +113,7 @@ class RegistryProcess(Process):
         self.args = args
         self.url = ""
 
-    def wait_ready(self, timeout: float = 30.0) -> RegistryProcess:
+    def wait_ready(self, timeout: float = 30.0, verify: Any = True) -> RegistryProcess:
         def serving() -> str | None:
             if self.process.poll() is not None:
                 raise AssertionError(f"the registry exited at start:\n{self.output}")
@@ -124,7 +124,8 @@ class RegistryProcess(Process):
             return None
 
         self.url = wait_until(serving, timeout)
-        wait_until(lambda: httpx.get(self.url + "/readyz").status_code == 200, timeout)
+        ready = lambda: httpx.get(self.url + "/readyz", verify=verify).status_code == 200  # noqa: E731
+        wait_until(ready, timeout)
         return self
 
     @property

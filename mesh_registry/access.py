@@ -1,0 +1,313 @@
+"""Authorization: what a principal may do, checked before the registry does it.
+
+A layer over the service, as Kubernetes' authorizer sits in front of its storage, and as free
+of HTTP: REST, SSE and MCP all go through it, so they all refuse the same things the same way.
+
+- Reading (get, list, watch, discover) needs the ``reader`` role in the namespace; a request
+  over all namespaces sees only those the principal may read.
+- Writing needs ``agent``. A record belongs to the subject that created it (the
+  ``mcp-mesh.io/owner`` annotation, set here): only that subject, or an ``admin`` of the
+  namespace, may replace it, heartbeat it or delete it. The check and the write are one step:
+  the write carries the version the check saw, and a record changed in between is checked again.
+- A record may claim only the capabilities its token's patterns allow.
+- Each principal may hold a bounded number of open watches.
+- Every write leaves one audit line: subject, verb, object, result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mesh_registry.auth.principal import Principal, Role
+from mesh_registry.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    MeshError,
+    NotFound,
+    TooManyRequests,
+)
+from mesh_registry.model import (
+    Agent,
+    AgentList,
+    EventType,
+    HeartbeatResponse,
+    ListMeta,
+    ObjectKey,
+    Status,
+    WatchEvent,
+)
+from mesh_registry.service import AgentInput, Registration, Registry
+
+OWNER_ANNOTATION = "mcp-mesh.io/owner"
+audit = logging.getLogger("mesh_registry.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLimits:
+    watches_per_subject: int | None = None  # None: no limit
+
+
+class Access:
+    """The registry's operations, each for one principal."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        limits: AccessLimits | None = None,
+        still_valid: Callable[[Principal], bool] = lambda principal: True,
+    ) -> None:
+        self.registry = registry
+        self._limits = limits or AccessLimits()
+        self._still_valid = still_valid
+        self._watches: dict[str, int] = {}
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, body: AgentInput, namespace: str) -> Agent:
+        incoming = self.registry.incoming(body, namespace)
+        with self._audited(principal, "create", incoming.key, 201):
+            self._check_write(principal, incoming)
+            return await self.registry.create(_owned(incoming, principal, None))
+
+    async def register(
+        self, principal: Principal, body: AgentInput, namespace: str | None, name: str | None
+    ) -> Registration:
+        """Create or replace (PUT), as the owner of the record or an admin."""
+        incoming = self.registry.incoming(body, namespace, name)
+        key = incoming.key
+        with self._audited(principal, "register", key):
+            self._check_write(principal, incoming)
+            asked = incoming.metadata.resource_version
+            while True:
+                current = self._find(key)
+                if current is None:
+                    if asked is not None:
+                        raise NotFound.agent(key)
+                    try:
+                        created = await self.registry.create(_owned(incoming, principal, None))
+                    except AlreadyExists:
+                        continue  # created meanwhile: check that one
+                    return Registration(created, True)
+                self._check_owner(principal, current)
+                # Replace exactly the version that was checked.
+                version = asked or current.metadata.resource_version
+                guarded = _owned(incoming, principal, current, version)
+                try:
+                    return await self.registry.register(guarded)
+                except (Conflict, NotFound):
+                    if asked is not None:
+                        raise
+                    # Changed or deleted since the check: check again.
+
+    async def unregister(
+        self,
+        principal: Principal,
+        namespace: str,
+        name: str,
+        *,
+        resource_version: str | None = None,
+        uid: str | None = None,
+    ) -> Agent:
+        key = ObjectKey(namespace, name)
+        with self._audited(principal, "delete", key):
+            self._require(principal, Role.AGENT, namespace)
+            while True:
+                current = self.registry.get(namespace, name)
+                self._check_owner(principal, current)
+                try:
+                    return await self.registry.unregister(
+                        namespace,
+                        name,
+                        resource_version=resource_version,
+                        # Delete exactly the record that was checked.
+                        uid=uid or current.metadata.uid,
+                    )
+                except Conflict:
+                    if uid is not None or resource_version is not None:
+                        raise
+
+    async def heartbeat(self, principal: Principal, namespace: str, name: str) -> HeartbeatResponse:
+        # Not audited: heartbeats renew a lease, they do not change the record.
+        self._require(principal, Role.AGENT, namespace)
+        self._check_owner(principal, self.registry.get(namespace, name))
+        return await self.registry.heartbeat(namespace, name)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, principal: Principal, namespace: str, name: str) -> Agent:
+        self._require(principal, Role.READER, namespace)
+        return self.registry.get(namespace, name)
+
+    async def list_agents(
+        self, principal: Principal, namespace: str | None, **filters: Any
+    ) -> AgentList:
+        scope = self._scope(principal, namespace)
+        if scope is not None and not scope:
+            return AgentList(
+                metadata=ListMeta(resource_version=str(self.registry.revision)), items=[]
+            )
+        return await self.registry.list_agents(namespace, scope=scope, **filters)
+
+    def discover(
+        self, principal: Principal, capabilities: Iterable[str], **filters: Any
+    ) -> list[Agent]:
+        scope = self._scope(principal, filters.get("namespace"))
+        if scope is not None and not scope:
+            return []
+        return self.registry.discover(capabilities, scope=scope, **filters)
+
+    def watch(
+        self, principal: Principal, namespace: str | None, **filters: Any
+    ) -> AsyncIterator[WatchEvent]:
+        # An empty scope still watches (an empty stream, not an error), like an empty list.
+        events = self.registry.watch(namespace, scope=self._scope(principal, namespace), **filters)
+        self._open_watch(principal)
+        return self._guarded(principal, events)
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _check_write(self, principal: Principal, incoming: Agent) -> None:
+        self._require(principal, Role.AGENT, incoming.metadata.namespace)
+        for capability in incoming.spec.capabilities:
+            if not principal.may_claim(capability.name):
+                raise Forbidden(
+                    f'{_who(principal)} may not claim capability "{capability.name}"'
+                    f" (allowed: {', '.join(principal.capabilities or ())})"
+                )
+
+    def _check_owner(self, principal: Principal, current: Agent) -> None:
+        if principal.may(Role.ADMIN, current.metadata.namespace):
+            return
+        owner = current.metadata.annotations.get(OWNER_ANNOTATION)
+        if not principal.owns(owner):
+            held_by = f'subject "{owner}"' if owner else "no subject (only an admin may change it)"
+            raise Forbidden(f'agent "{current.key}" belongs to {held_by}, not to {_who(principal)}')
+
+    @staticmethod
+    def _require(principal: Principal, role: Role, namespace: str) -> None:
+        if not principal.may(role, namespace):
+            verb = "read" if role is Role.READER else "write"
+            raise Forbidden(
+                f'{_who(principal)} may not {verb} agents in namespace "{namespace}"'
+                f" (needs role {role.name.lower()})"
+            )
+
+    def _scope(self, principal: Principal, namespace: str | None) -> frozenset[str] | None:
+        """The namespaces a read may see (``None``: all); a named one must be readable."""
+        if namespace is not None:
+            self._require(principal, Role.READER, namespace)
+            return None
+        readable = principal.readable_namespaces()
+        if readable is None:
+            return None
+        return frozenset(ns for ns in readable if principal.may(Role.READER, ns))
+
+    def _find(self, key: ObjectKey) -> Agent | None:
+        try:
+            return self.registry.get(key.namespace, key.name)
+        except NotFound:
+            return None
+
+    # -- watches ---------------------------------------------------------------------------
+
+    def _open_watch(self, principal: Principal) -> None:
+        limit = self._limits.watches_per_subject
+        held = self._watches.get(principal.subject, 0)
+        if limit is not None and held >= limit:
+            raise TooManyRequests.after(
+                f"{_who(principal)} has {held} open watches, the most allowed", 5
+            )
+        self._watches[principal.subject] = held + 1
+
+    def _close_watch(self, principal: Principal) -> None:
+        left = self._watches.get(principal.subject, 1) - 1
+        if left > 0:
+            self._watches[principal.subject] = left
+        else:
+            self._watches.pop(principal.subject, None)
+
+    def watches(self, subject: str) -> int:
+        return self._watches.get(subject, 0)
+
+    async def _guarded(
+        self, principal: Principal, events: AsyncIterator[WatchEvent]
+    ) -> AsyncIterator[WatchEvent]:
+        """The stream, ended with an ERROR (401) once the principal's token is revoked."""
+        try:
+            async for event in events:
+                if not self._still_valid(principal):
+                    yield WatchEvent(
+                        type=EventType.ERROR,
+                        object=Status(
+                            code=401, reason="Unauthorized", message="the token was revoked"
+                        ),
+                    )
+                    return
+                yield event
+        finally:
+            self._close_watch(principal)
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    # -- audit -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _audited(
+        self, principal: Principal, verb: str, key: ObjectKey, success: int = 200
+    ) -> Iterator[None]:
+        try:
+            yield
+        except MeshError as error:
+            _audit(principal, verb, key, error.code, error.reason)
+            raise
+        _audit(principal, verb, key, success, "Success")
+
+
+def _audit(principal: Principal, verb: str, key: ObjectKey, code: int, result: str) -> None:
+    audit.info(
+        "%s %s agent %s: %d %s",
+        principal.subject,
+        verb,
+        key,
+        code,
+        result,
+        extra={
+            "subject": principal.subject,
+            "verb": verb,
+            "namespace": key.namespace,
+            "agent": key.name,  # not "name": a LogRecord has that already
+            "code": code,
+            "result": result,
+        },
+    )
+
+
+def _owned(
+    incoming: Agent, principal: Principal, current: Agent | None, version: str | None = None
+) -> Agent:
+    """``incoming`` with its owner annotation as this write must leave it, and ``version``."""
+    annotations = dict(incoming.metadata.annotations)
+    owner = current.metadata.annotations.get(OWNER_ANNOTATION) if current else None
+    admin = principal.may(Role.ADMIN, incoming.metadata.namespace)
+    if admin and OWNER_ANNOTATION in annotations and principal.authenticated:
+        pass  # an admin may hand a record to another subject
+    elif owner is not None:
+        annotations[OWNER_ANNOTATION] = owner
+    elif principal.authenticated:
+        annotations[OWNER_ANNOTATION] = principal.subject
+    else:  # without authentication nobody owns anything
+        annotations.pop(OWNER_ANNOTATION, None)
+    metadata = incoming.metadata.model_copy(
+        update={"annotations": annotations, "resource_version": version}
+    )
+    return incoming.model_copy(update={"metadata": metadata})
+
+
+def _who(principal: Principal) -> str:
+    return f'subject "{principal.subject}"'

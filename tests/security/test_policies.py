@@ -1,0 +1,246 @@
+"""Ownership, capability claims, namespace isolation, token reload, audit: a real registry with
+a tokens file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mesh_registry.client import RegistryClient
+from mesh_registry.errors import Unauthorized
+from mesh_registry.model import EventType
+from tests.security.conftest import TOKENS, agent_body, bearer, token, write_tokens
+from tests.support.processes import RegistryProcess, eventually, running_registry
+from tests.support.watching import EventLog, about, initial_events_ended
+
+A = "/api/v1/namespaces/team-a/agents"
+B = "/api/v1/namespaces/team-b/agents"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def as_(registry: RegistryProcess, subject: str) -> httpx.Client:
+    return httpx.Client(base_url=registry.url, headers=bearer(subject), timeout=10)
+
+
+def test_a_record_belongs_to_its_creator(secured: RegistryProcess) -> None:
+    name = unique("owned")
+    with as_(secured, "agent-a") as owner, as_(secured, "agent-a2") as other:
+        created = owner.post(A, json=agent_body(name, ["weather.forecast"]))
+        assert created.status_code == 201, created.text
+        assert created.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a"
+
+        # Another agent subject of the same namespace may not touch it, by any verb.
+        for response in (
+            other.put(
+                f"{A}/{name}", json=agent_body(name, ["weather.forecast"], labels={"x": "y"})
+            ),
+            other.post(f"{A}/{name}/heartbeat"),
+            other.delete(f"{A}/{name}"),
+        ):
+            assert response.status_code == 403, response.text
+            assert (
+                'belongs to subject "agent-a", not to subject "agent-a2"'
+                in response.json()["message"]
+            )
+
+        # Nor can it take the record over by writing the owner annotation itself.
+        stolen = agent_body(
+            name, ["weather.forecast"], annotations={"mcp-mesh.io/owner": "agent-a2"}
+        )
+        assert other.put(f"{A}/{name}", json=stolen).status_code == 403
+        # The owner's own claim to the annotation changes nothing either.
+        kept = owner.put(f"{A}/{name}", json=stolen)
+        assert kept.status_code == 200
+        assert kept.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a"
+
+        assert owner.post(f"{A}/{name}/heartbeat").status_code == 200
+    with as_(secured, "admin-a") as admin:
+        replaced = admin.put(
+            f"{A}/{name}", json=agent_body(name, ["weather.forecast"], labels={"by": "admin"})
+        )
+        assert replaced.status_code == 200
+        assert replaced.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a"
+        assert admin.delete(f"{A}/{name}").status_code == 200
+
+
+def test_the_name_of_a_deleted_record_is_free_for_the_next_creator(
+    secured: RegistryProcess,
+) -> None:
+    name = unique("reused")
+    with as_(secured, "agent-a") as first, as_(secured, "agent-a2") as second:
+        assert first.put(f"{A}/{name}", json=agent_body(name, ["echo.say"])).status_code == 201
+        assert first.delete(f"{A}/{name}").status_code == 200
+        again = second.put(f"{A}/{name}", json=agent_body(name, ["echo.say"]))
+        assert again.status_code == 201
+        assert again.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a2"
+        assert first.delete(f"{A}/{name}").status_code == 403
+
+
+def test_a_token_claims_only_the_capabilities_it_is_allowed(secured: RegistryProcess) -> None:
+    name = unique("claims")
+    with as_(secured, "agent-a") as agent:
+        refused = agent.post(A, json=agent_body(name, ["weather.forecast", "payments.charge"]))
+        assert refused.status_code == 403
+        message = refused.json()["message"]
+        assert '"payments.charge"' in message
+        assert "weather.*" in message  # says what it may claim
+        assert (
+            agent.get(f"{A}/{name}", headers=bearer("reader-a")).status_code == 404
+        )  # nothing written
+        assert agent.post(A, json=agent_body(name, ["weather.forecast"])).status_code == 201
+        # A replace may not add one either.
+        grown = agent.put(
+            f"{A}/{name}", json=agent_body(name, ["weather.forecast", "payments.charge"])
+        )
+        assert grown.status_code == 403
+
+
+async def test_a_token_for_one_namespace_sees_nothing_of_another(secured: RegistryProcess) -> None:
+    mine, theirs = unique("b-own"), unique("a-other")
+    async with (
+        httpx.AsyncClient(base_url=secured.url, headers=bearer("agent-b")) as b,
+        httpx.AsyncClient(base_url=secured.url, headers=bearer("admin-all")) as admin,
+        RegistryClient(secured.url, token=token("agent-b")) as client,
+    ):
+        assert (await b.post(B, json=agent_body(mine, ["echo.say"]))).status_code == 201
+        assert (await admin.post(A, json=agent_body(theirs, ["echo.say"]))).status_code == 201
+        listed = (await b.get("/api/v1/agents")).json()["items"]
+        assert {a["metadata"]["namespace"] for a in listed} == {"team-b"}
+        found = await b.get(
+            "/api/v1/discover", params={"capability": "echo.say", "phase": "pending"}
+        )
+        assert {a["metadata"]["namespace"] for a in found.json()["items"]} == {"team-b"}
+        assert (await b.get(f"{A}/{theirs}")).status_code == 403
+
+        log = EventLog(client.watch())  # every namespace it may read
+        await log.wait_for(initial_events_ended)
+        later_a, later_b = unique("a-later"), unique("b-later")
+        assert (await admin.post(A, json=agent_body(later_a, ["echo.say"]))).status_code == 201
+        assert (await b.post(B, json=agent_body(later_b, ["echo.say"]))).status_code == 201
+        await log.first(about(later_b, EventType.ADDED))
+        namespaces = {e.object.metadata.namespace for e in log.changes()}  # type: ignore[union-attr]
+        assert namespaces == {"team-b"}
+        await log.close()
+
+
+async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> None:
+    path = write_tokens(tmp_path / "tokens.json", TOKENS)
+    newcomer = {"Authorization": "Bearer tok-newcomer-0123456789"}
+    with running_registry(
+        "--db", ":memory:", "--tokens-file", str(path), "--bookmark-interval", "0.2"
+    ) as registry:
+        async with (
+            httpx.AsyncClient(base_url=registry.url) as http,
+            RegistryClient(registry.url, token=token("reader-all")) as kept,
+            RegistryClient(registry.url, token=token("reader-a")) as revoked,
+        ):
+            assert (await http.get(A, headers=newcomer)).status_code == 401
+            staying = EventLog(kept.watch("team-a"))
+            leaving = EventLog(revoked.watch("team-a"))
+            for log in (staying, leaving):
+                await log.wait_for(initial_events_ended)
+
+            changed = {k: v for k, v in TOKENS.items() if k != "reader-a"}
+            changed["newcomer"] = ("tok-newcomer-0123456789", {"team-a": "reader"}, None)
+            write_tokens(path, changed)
+            registry.process.send_signal(signal.SIGHUP)
+
+            async def reloaded() -> bool:
+                return (await http.get(A, headers=newcomer)).status_code == 200
+
+            await eventually(reloaded)
+            assert (await http.get(A, headers=bearer("reader-a"))).status_code == 401
+            # The revoked token's watch ends with an ERROR; the other one stays open and current.
+            await leaving.wait_for_end()
+            assert leaving.events[-1].type is EventType.ERROR
+            assert leaving.events[-1].object.code == 401  # type: ignore[union-attr]
+            name = unique("after-reload")
+            created = await http.post(
+                A, json=agent_body(name, ["echo.say"]), headers=bearer("admin-a")
+            )
+            assert created.status_code == 201
+            await staying.first(about(name, EventType.ADDED))
+            assert not staying.ended
+            await staying.close()
+
+            # A broken file is refused as a whole: the tokens in force stay in force.
+            path.write_text("{not json")
+            registry.process.send_signal(signal.SIGHUP)
+
+            async def refused() -> bool:
+                return any("tokens not reloaded" in line for line in registry.lines)
+
+            await eventually(refused)
+            assert (await http.get(A, headers=newcomer)).status_code == 200
+            with pytest.raises(Unauthorized, match="not valid"):
+                await revoked.list_agents("team-a")
+
+
+def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path) -> None:
+    path = write_tokens(tmp_path / "tokens.json", TOKENS)
+    with running_registry(
+        "--db",
+        ":memory:",
+        "--tokens-file",
+        str(path),
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+        "--access-log",
+    ) as registry:
+        name = unique("audited")
+        with as_(registry, "agent-a") as agent, as_(registry, "agent-a2") as other:
+            assert agent.post(A, json=agent_body(name, ["echo.say"])).status_code == 201
+            assert other.delete(f"{A}/{name}").status_code == 403
+            assert agent.post(f"{A}/{name}/heartbeat").status_code == 200
+            assert agent.delete(f"{A}/{name}").status_code == 200
+            httpx.get(registry.url + A, headers={"Authorization": "Bearer wrong-token-value-xyz"})
+        registry.stop()
+    audit = [json.loads(line) for line in registry.lines if '"mesh_registry.audit"' in line]
+    assert [(e["subject"], e["verb"], e["namespace"], e["agent"], e["code"]) for e in audit] == [
+        ("agent-a", "create", "team-a", name, 201),
+        ("agent-a2", "delete", "team-a", name, 403),
+        ("agent-a", "delete", "team-a", name, 200),
+    ]
+    for secret in [t for t, _, _ in TOKENS.values()] + ["wrong-token-value-xyz"]:
+        assert secret not in registry.output
+
+
+def test_too_many_requests_get_429_with_retry_after(tmp_path: Path) -> None:
+    path = write_tokens(tmp_path / "tokens.json", TOKENS)
+    with (
+        running_registry(
+            "--db",
+            ":memory:",
+            "--tokens-file",
+            str(path),
+            "--rate-limit",
+            "20/minute",
+            "--max-watches-per-subject",
+            "1",
+        ) as registry,
+        as_(registry, "reader-a") as flood,
+        as_(registry, "reader-all") as calm,
+    ):
+        answers = [flood.get(A) for _ in range(30)]
+        limited = [r for r in answers if r.status_code == 429]
+        assert [r.status_code for r in answers[:20]] == [200] * 20
+        assert len(limited) == 10
+        assert 1 <= int(limited[0].headers["retry-after"]) <= 60
+        assert limited[0].json()["reason"] == "TooManyRequests"
+        assert calm.get(A).status_code == 200  # the limit is per subject
+        # One watch per subject: a second one is refused until the first ends.
+        with calm.stream("GET", A, params={"watch": "true"}) as first:
+            assert first.status_code == 200
+            second = calm.get(A, params={"watch": "true"})
+            assert second.status_code == 429
+            assert "open watches" in second.json()["message"]
