@@ -28,6 +28,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import ValidationError
 
+from mesh_agent.calltokens import AUTH_ANNOTATION, CallTokenCache, RegistryTokenVerifier
 from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
 from mesh_agent.injection import declared_dependencies, match_slots, tool_function
@@ -81,6 +82,7 @@ class MeshAgent:
         labels: Mapping[str, str] | None = None,
         health_interval: float | None = None,
         token: str | None = None,
+        require_token: bool | None = None,
         version: str | None = None,
         host: str | None = None,
         port: int | None = None,
@@ -95,6 +97,7 @@ class MeshAgent:
             labels=dict(labels or {}),
             health_interval=health_interval,
             token=token,
+            require_token=require_token,
             version=version,
             host=host,
             port=port,
@@ -189,17 +192,19 @@ class MeshAgent:
         self.endpoint = f"http://{_url_host(settings.advertise_host)}:{port}/mcp"
         record = await self.record(settings, self.endpoint)
         await self._install_schema_lookup()
-        app = self.mcp.http_app(path="/mcp")
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT)
-        )
-        pool = ChannelPool()
         registry_client = RegistryClient(
             settings.registry_url,
             timeout=5.0,
             token=settings.token,
             ca_bundle=settings.ca_bundle,
         )
+        if settings.require_token and self.mcp.auth is None:
+            self.mcp.auth = RegistryTokenVerifier(registry_client, record.key)
+        app = self.mcp.http_app(path="/mcp")
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT)
+        )
+        pool = ChannelPool(CallTokenCache(registry_client))
         async with registry_client as registry:
             self._lifecycle = Lifecycle(registry, record, settings.health_interval)
             self._resolver = Resolver(self.dependencies, settings.namespace, pool)
@@ -260,6 +265,8 @@ class MeshAgent:
                 "name": settings.name,
                 "namespace": settings.namespace,
                 "labels": settings.labels,
+                # Consumers read it, and bring a call token (see calltokens.py).
+                "annotations": {AUTH_ANNOTATION: "bearer"} if settings.require_token else {},
             },
             "spec": {
                 "endpoint": endpoint,

@@ -48,6 +48,7 @@ class MeshAgentDecorator:
         namespace: str | None = None,
         description: str | None = None,
         token: str | None = None,
+        require_token: bool | None = None,
     ) -> Any:
         def decorate(function: F) -> F:
             agent = default_agent()
@@ -59,6 +60,7 @@ class MeshAgentDecorator:
                     labels=dict(labels or {}),
                     health_interval=health_interval,
                     token=token,
+                    require_token=require_token,
                 ),
                 source=f" (on {function.__qualname__})",
             )

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mesh_agent.calltokens import CallTokenCache
 from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
 from mesh_agent.providers import ChannelPool
@@ -65,7 +66,7 @@ class MeshClient:
             ca_bundle=ca_bundle or os.environ.get("MESH_CA_BUNDLE") or None,
         )
         self.namespace = namespace or os.environ.get("MESH_NAMESPACE") or DEFAULT_NAMESPACE
-        self._pool = ChannelPool()
+        self._pool = ChannelPool(CallTokenCache(self.registry))
         self._resolvers: dict[DependencySpec, Resolver] = {}
         self._watches: list[asyncio.Task[None]] = []
 

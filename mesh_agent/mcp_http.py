@@ -23,7 +23,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -41,6 +41,7 @@ from mcp_types import (
 )
 
 from mesh_registry import __version__
+from mesh_registry.errors import MeshError
 
 PROTOCOL_VERSION = "2026-07-28"
 _CLIENT_INFO = {"name": "mcp-mesh", "version": __version__}
@@ -62,6 +63,15 @@ _NO_RESPONSE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 # Idle connections are dropped before common servers drop them (uvicorn: after 5 s), so that a
 # request never goes out on a connection the server is closing at that moment.
 KEEPALIVE_EXPIRY = 4.0
+
+
+class Authorization(Protocol):
+    """Where a client gets the bearer token a server requires."""
+
+    async def token(self) -> str: ...
+
+    def refused(self) -> None:
+        """The server refused the last token: the next one must be new."""
 
 
 class ProviderUnreachable(Exception):
@@ -101,9 +111,17 @@ class ToolResult:
 class McpHttpClient:
     """Calls the tools of one MCP server (its endpoint URL), on kept-open connections."""
 
-    def __init__(self, endpoint: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = 60.0,
+        authorization: Authorization | None = None,
+    ) -> None:
+        """``authorization``: for a server that requires a bearer token, where to get one."""
         self.endpoint = endpoint
         self.timeout = timeout
+        self._authorization = authorization
         self._session: aiohttp.ClientSession | None = None  # made on the loop, at first use
         self._closed = False
         self._ids = itertools.count(1)
@@ -147,14 +165,51 @@ class McpHttpClient:
         }
         headers = {**_HEADERS, "mcp-name": encode_header_value(name)}
         headers.update(_param_headers(name, input_schema, arguments))
+        status, message = await self._post(body, headers, request_id)
+        if status == 401 and self._authorization is not None:
+            # The token expired, or the registry that issued it restarted: once more, afresh.
+            self._authorization.refused()
+            status, message = await self._post(body, headers, request_id)
+        if status == 401:
+            if self._authorization is None:
+                raise McpProtocolError(-32001, f"{self.endpoint} requires a token")
+            raise McpProtocolError(-32001, f"{self.endpoint} refused the call token")
+        if message is None:
+            if status in _UNREACHED_STATUSES:
+                raise ProviderUnreachable(f"{self.endpoint}: HTTP {status}")
+            if status in (400, 404, 405, 406):
+                # An MCP server of an earlier protocol revision answers a bare POST like this.
+                return await self._call_through_session(name, arguments, switch=True)
+            raise McpProtocolError(-32603, f"{self.endpoint} answered HTTP {status}")
+        failure = message.get("error")
+        if failure is not None:
+            if not isinstance(failure, dict):  # not JSON-RPC: an HTTP error with a JSON body
+                raise McpProtocolError(-32603, f"{self.endpoint} answered HTTP {status}")
+            if failure.get("code") == UNSUPPORTED_PROTOCOL_VERSION:
+                return await self._call_through_session(name, arguments, switch=True)
+            code, text = failure.get("code", -32603), failure.get("message", "")
+            raise McpProtocolError(int(code), str(text))
+        return _tool_result(message.get("result") or {})
+
+    async def _post(
+        self, body: dict[str, Any], headers: dict[str, str], request_id: int
+    ) -> tuple[int, dict[str, Any] | None]:
+        """POST one request: the HTTP status, and the JSON-RPC answer if there is one."""
+        if self._authorization is not None:
+            try:
+                token = await self._authorization.token()
+            except MeshError as error:
+                raise McpProtocolError(
+                    -32001, f"no call token for {self.endpoint}: {error.message}"
+                ) from error
+            headers = {**headers, "authorization": f"Bearer {token}"}
         answered = False
         try:
             async with self._http().post(
                 self.endpoint, data=json.dumps(body), headers=headers
             ) as response:
                 answered = True
-                status = response.status
-                message = await _reply(response, request_id)
+                return response.status, await _reply(response, request_id)
         except _NOT_SENT as error:
             raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
         except _NO_ANSWER_IN_TIME as error:
@@ -165,20 +220,6 @@ class McpHttpClient:
             if answered:  # the tool may have run: not safe to try elsewhere
                 raise McpProtocolError(-32603, f"{self.endpoint}: response cut off") from error
             raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
-        if message is None:
-            if status in _UNREACHED_STATUSES:
-                raise ProviderUnreachable(f"{self.endpoint}: HTTP {status}")
-            if status in (400, 404, 405, 406):
-                # An MCP server of an earlier protocol revision answers a bare POST like this.
-                return await self._call_through_session(name, arguments, switch=True)
-            raise McpProtocolError(-32603, f"{self.endpoint} answered HTTP {status}")
-        failure = message.get("error")
-        if failure is not None:
-            if failure.get("code") == UNSUPPORTED_PROTOCOL_VERSION:
-                return await self._call_through_session(name, arguments, switch=True)
-            code, text = failure.get("code", -32603), failure.get("message", "")
-            raise McpProtocolError(int(code), str(text))
-        return _tool_result(message.get("result") or {})
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:

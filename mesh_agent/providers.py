@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from mesh_agent.calltokens import CallTokenCache
 from mesh_agent.mcp_http import McpHttpClient
-from mesh_registry.model import Agent, Capability
+from mesh_registry.model import Agent, Capability, ObjectKey
 
 # How long a provider that could not be reached goes to the back of the line, at most.
 MAX_SUSPICION = 30.0
@@ -46,21 +47,30 @@ class Provider:
 
 
 class ChannelPool:
-    """One kept-open client per provider endpoint, closed once no provider uses it."""
+    """One kept-open client per provider endpoint, closed once no provider uses it.
 
-    def __init__(self) -> None:
-        self._channels: dict[str, McpHttpClient] = {}
+    A provider that requires tokens (``audience`` given) gets call tokens from ``tokens``."""
 
-    def channel(self, endpoint: str) -> McpHttpClient:
-        channel = self._channels.get(endpoint)
+    def __init__(self, tokens: CallTokenCache | None = None) -> None:
+        self._channels: dict[tuple[str, ObjectKey | None], McpHttpClient] = {}
+        self._tokens = tokens
+
+    def channel(self, endpoint: str, audience: ObjectKey | None = None) -> McpHttpClient:
+        key = (endpoint, audience)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[endpoint] = McpHttpClient(endpoint)
+            authorization = (
+                self._tokens.authorization(audience)
+                if audience is not None and self._tokens is not None
+                else None
+            )
+            channel = self._channels[key] = McpHttpClient(endpoint, authorization=authorization)
         return channel
 
     async def keep_only(self, endpoints: set[str]) -> None:
         """Close the clients of endpoints no longer in use."""
-        for endpoint in [e for e in self._channels if e not in endpoints]:
-            await self._channels.pop(endpoint).aclose()
+        for key in [k for k in self._channels if k[0] not in endpoints]:
+            await self._channels.pop(key).aclose()
 
     async def aclose(self) -> None:
         await self.keep_only(set())

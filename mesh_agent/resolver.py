@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mesh_agent.calltokens import requires_token
 from mesh_agent.dependency import Dependency
 from mesh_agent.providers import ChannelPool, Provider
 from mesh_registry.discovery import Query
@@ -94,12 +95,14 @@ class Resolver:
             previous is not None
             and previous.capability == capability
             and previous.agent.spec.endpoint == agent.spec.endpoint
+            and requires_token(previous.agent) == requires_token(agent)
         ):
             previous.agent = agent
             return previous
-        return Provider(agent, capability, self._pool.channel(agent.spec.endpoint))
+        audience = agent.key if requires_token(agent) else None
+        return Provider(agent, capability, self._pool.channel(agent.spec.endpoint, audience))
 
 
 def _identity(agent: Agent, dependency: DependencySpec) -> tuple[object, ...]:
     capability = agent.spec.capability(dependency.capability)
-    return (agent.metadata.uid, agent.spec.endpoint, capability)
+    return (agent.metadata.uid, agent.spec.endpoint, capability, requires_token(agent))

@@ -14,6 +14,7 @@
 | ``MESH_AGENT_TAGS`` | tags of every capability, ``a,b`` (override the code's) | the code's |
 | ``MESH_TOKEN`` | token: bearer token for the registry | none |
 | ``MESH_CA_BUNDLE`` | ca_bundle: CAs of an ``https://`` registry (PEM file) | the system's |
+| ``MESH_REQUIRE_TOKEN`` | require_token: callers need a call token (``1``/``0``) | ``0`` |
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class AgentSettings:
     version: str | None = None
     token: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    require_token: bool | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # From the environment: they win over every capability's version and tags in code.
     version_override: str | None = None
@@ -90,6 +92,8 @@ class AgentSettings:
             updates["port"] = _number(env, "MESH_AGENT_PORT", int)
         if env.get("MESH_HEALTH_INTERVAL"):
             updates["health_interval"] = _number(env, "MESH_HEALTH_INTERVAL", float)
+        if env.get("MESH_REQUIRE_TOKEN"):
+            updates["require_token"] = _flag(env, "MESH_REQUIRE_TOKEN")
         if env.get("MESH_AGENT_TAGS"):
             tags = env["MESH_AGENT_TAGS"].split(",")
             updates["tags_override"] = tuple(t.strip() for t in tags if t.strip())
@@ -127,6 +131,7 @@ class AgentSettings:
             tags_override=self.tags_override,
             token=self.token,
             ca_bundle=self.ca_bundle,
+            require_token=bool(self.require_token),
         )
 
 
@@ -143,6 +148,7 @@ _SCALARS = (
     "tags_override",
     "token",
     "ca_bundle",
+    "require_token",
 )
 
 
@@ -161,6 +167,16 @@ class ResolvedSettings:
     tags_override: tuple[str, ...] | None = None
     token: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    require_token: bool = False
+
+
+def _flag(env: Mapping[str, str], variable: str) -> bool:
+    value = env[variable].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{variable}={env[variable]!r} is not 1 or 0 (true or false)")
 
 
 def _number(env: Mapping[str, str], variable: str, kind: type[int] | type[float]) -> int | float:

@@ -20,8 +20,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from mesh_registry.auth.calltokens import CallTokens
 from mesh_registry.auth.principal import Principal, Role
 from mesh_registry.errors import (
     AlreadyExists,
@@ -34,11 +36,15 @@ from mesh_registry.errors import (
 from mesh_registry.model import (
     Agent,
     AgentList,
+    CallToken,
     EventType,
     HeartbeatResponse,
     ListMeta,
     ObjectKey,
     Status,
+    TokenReview,
+    TokenReviewSpec,
+    TokenReviewStatus,
     WatchEvent,
 )
 from mesh_registry.service import AgentInput, Registration, Registry
@@ -60,10 +66,12 @@ class Access:
         registry: Registry,
         limits: AccessLimits | None = None,
         still_valid: Callable[[Principal], bool] = lambda principal: True,
+        call_tokens: CallTokens | None = None,
     ) -> None:
         self.registry = registry
         self._limits = limits or AccessLimits()
         self._still_valid = still_valid
+        self._call_tokens = call_tokens or CallTokens()
         self._watches: dict[str, int] = {}
 
     # -- writes ----------------------------------------------------------------------------
@@ -168,6 +176,43 @@ class Access:
         events = self.registry.watch(namespace, scope=self._scope(principal, namespace), **filters)
         self._open_watch(principal)
         return self._guarded(principal, events)
+
+    # -- calls between agents --------------------------------------------------------------
+
+    def call_token(self, principal: Principal, namespace: str, name: str) -> CallToken:
+        """A token to call agent ``namespace/name`` with: for whoever may discover it."""
+        self._require(principal, Role.READER, namespace)
+        audience = str(self.registry.get(namespace, name).key)
+        token, expires = self._call_tokens.issue(principal.subject, audience)
+        return CallToken(
+            token=token,
+            audience=audience,
+            expiration_timestamp=datetime.fromtimestamp(expires, UTC),
+        )
+
+    def review(self, principal: Principal, token: str) -> TokenReview:
+        """Whether ``token`` is a valid call token, and whose. Only the agent it was issued for
+        (its owner, or an admin of its namespace) may ask: the answer names the caller."""
+        spec = TokenReviewSpec(token=token)
+        claims = self._call_tokens.verify(token)
+        if claims is None:
+            return _reviewed(
+                spec, error="not a valid call token: expired, altered, or not issued here"
+            )
+        namespace, _, name = claims.audience.partition("/")
+        agent = self._find(ObjectKey(namespace, name))
+        if agent is None:
+            return _reviewed(
+                spec, error=f'the agent the token was issued for, "{claims.audience}", is gone'
+            )
+        self._check_owner(principal, agent)
+        status = TokenReviewStatus(
+            authenticated=True,
+            subject=claims.subject,
+            audience=claims.audience,
+            expiration_timestamp=datetime.fromtimestamp(claims.expires, UTC),
+        )
+        return TokenReview(spec=spec, status=status)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -307,6 +352,10 @@ def _owned(
         update={"annotations": annotations, "resource_version": version}
     )
     return incoming.model_copy(update={"metadata": metadata})
+
+
+def _reviewed(spec: TokenReviewSpec, *, error: str) -> TokenReview:
+    return TokenReview(spec=spec, status=TokenReviewStatus(authenticated=False, error=error))
 
 
 def _who(principal: Principal) -> str:

@@ -21,9 +21,11 @@ from mesh_registry.model import (
     Agent,
     AgentList,
     Bookmark,
+    CallToken,
     EventType,
     HeartbeatResponse,
     Status,
+    TokenReview,
     WatchEvent,
 )
 
@@ -88,6 +90,15 @@ class RegistryClient:
         return await self._call(HeartbeatResponse, "POST", _item(namespace, name) + "/heartbeat")
 
     # -- reads -----------------------------------------------------------------------------
+
+    async def call_token(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> CallToken:
+        """A token to call agent ``namespace/name`` with."""
+        return await self._call(CallToken, "POST", _item(namespace, name) + "/token")
+
+    async def review_token(self, token: str) -> TokenReview:
+        """Whether ``token`` is a valid call token for an agent of ours, and whose."""
+        body = {"spec": {"token": token}}
+        return await self._call(TokenReview, "POST", "/api/v1/tokenreviews", json=body)
 
     async def get(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Agent:
         return await self._call(Agent, "GET", _item(namespace, name))

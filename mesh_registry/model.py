@@ -394,6 +394,33 @@ class HeartbeatResponse(MeshModel):
     resource_version: str
 
 
+class CallToken(MeshModel):
+    """A token to call one agent with (see ``auth/calltokens.py``)."""
+
+    token: str = Field(repr=False)
+    audience: str  # the agent it is good for: "namespace/name"
+    expiration_timestamp: datetime
+
+
+class TokenReviewSpec(MeshModel):
+    token: str = Field(repr=False, max_length=8192)
+
+
+class TokenReviewStatus(MeshModel):
+    authenticated: bool
+    subject: str | None = None  # who the token stands for
+    audience: str | None = None
+    expiration_timestamp: datetime | None = None
+    error: str | None = None
+
+
+class TokenReview(MeshModel):
+    """Asks the registry whether a call token is valid for the asker (Kubernetes' TokenReview)."""
+
+    spec: TokenReviewSpec
+    status: TokenReviewStatus | None = None
+
+
 class ObjectKey(NamedTuple):
     """Where an object lives: its namespace and name."""
 

@@ -11,12 +11,14 @@ from mesh_registry import __version__, validation
 from mesh_registry.model import (
     Agent,
     AgentList,
+    CallToken,
     DeleteOptions,
     EventType,
     HeartbeatResponse,
     Phase,
     RequestSchemas,
     Status,
+    TokenReview,
 )
 
 _REF = "#/components/schemas/{model}"
@@ -46,6 +48,9 @@ def document() -> dict[str, Any]:
             (HeartbeatResponse, "serialization"),
             (DeleteOptions, "validation"),
             (Status, "serialization"),
+            (CallToken, "serialization"),
+            (TokenReview, "validation"),
+            (TokenReview, "serialization"),
         ],
         ref_template=_REF,
         by_alias=True,
@@ -63,6 +68,9 @@ def document() -> dict[str, Any]:
     heartbeat = refs[(HeartbeatResponse, "serialization")]
     delete_options = refs[(DeleteOptions, "validation")]
     status = refs[(Status, "serialization")]
+    call_token = refs[(CallToken, "serialization")]
+    token_review_in = refs[(TokenReview, "validation")]
+    token_review_out = refs[(TokenReview, "serialization")]
 
     def errors(*codes: int) -> dict[str, Any]:
         return {
@@ -150,6 +158,27 @@ def document() -> dict[str, Any]:
                     "responses": {
                         **ok("The agent's phase after the heartbeat", heartbeat),
                         **errors(404, 503),
+                    },
+                },
+            },
+            "/api/v1/namespaces/{namespace}/agents/{name}/token": {
+                "parameters": [namespace, name],
+                "post": {
+                    "operationId": "createCallToken",
+                    "summary": "A short-lived token to call this agent with (for agents that "
+                    "require one)",
+                    "responses": {**ok("The token", call_token, 201), **errors(404)},
+                },
+            },
+            "/api/v1/tokenreviews": {
+                "post": {
+                    "operationId": "reviewCallToken",
+                    "summary": "Whether a call token is valid for an agent of the caller's, and "
+                    "whose it is",
+                    "requestBody": {"required": True, "content": _json(token_review_in)},
+                    "responses": {
+                        **ok("The review", token_review_out, 201),
+                        **errors(400, 413, 415),
                     },
                 },
             },

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from mesh_registry.access import Access
 from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
-from mesh_registry.model import AgentList, DeleteOptions, ListMeta, field_errors
+from mesh_registry.model import AgentList, DeleteOptions, ListMeta, TokenReview, field_errors
 from mesh_registry.server.auth import PRINCIPAL
 from mesh_registry.server.requests import (
     flag,
@@ -45,6 +45,8 @@ class RestApi:
         # Starlette tries routes in order: heartbeats, by far the most frequent, come first.
         return [
             _route(ITEM + "/heartbeat", POST=self.heartbeat),
+            _route(ITEM + "/token", POST=self.call_token),
+            _route("/api/v1/tokenreviews", POST=self.review),
             _route("/api/v1/agents", GET=self.list_or_watch),
             _route(COLLECTION, GET=self.list_or_watch, POST=self.create),
             _route(ITEM, GET=self.get, PUT=self.replace, DELETE=self.delete),
@@ -115,6 +117,20 @@ class RestApi:
             _principal(request), params["namespace"], params["name"]
         )
         return json_response(beat)
+
+    async def call_token(self, request: Request) -> Response:
+        params = request.path_params
+        issued = self._access.call_token(_principal(request), params["namespace"], params["name"])
+        return json_response(issued, 201)
+
+    async def review(self, request: Request) -> Response:
+        body = await json_body(request, self._settings.max_body_size)
+        try:
+            spec = TokenReview.model_validate(body, extra="forbid").spec
+        except ValidationError as error:
+            problem = field_errors(error)[0]
+            raise BadRequest(f"token review: {problem.field}: {problem.message}") from None
+        return json_response(self._access.review(_principal(request), spec.token), 201)
 
     async def discover(self, request: Request) -> Response:
         phases = many(request, "phase")

@@ -38,6 +38,12 @@ CODE = AgentSettings(
             "labels",
             {"region": "us", "team": "ops", "tier": "1"},
         ),
+        ("MESH_TOKEN", "t0ken-t0ken-t0ken", "token", "t0ken-t0ken-t0ken"),
+        ("MESH_CA_BUNDLE", "/etc/mesh/ca.pem", "ca_bundle", "/etc/mesh/ca.pem"),
+        ("MESH_REQUIRE_TOKEN", "1", "require_token", True),
+        ("MESH_REQUIRE_TOKEN", "True", "require_token", True),
+        ("MESH_REQUIRE_TOKEN", "no", "require_token", False),
+        ("MESH_REQUIRE_TOKEN", "0", "require_token", False),
         # An empty variable is "not set".
         ("MESH_AGENT_NAME", "", "name", "weather"),
         ("MESH_AGENT_PORT", "", "port", 9000),
@@ -57,6 +63,7 @@ def test_the_environment_overrides_the_code(
         ("MESH_AGENT_PORT", "80.5", "MESH_AGENT_PORT='80.5' is not a number"),
         ("MESH_HEALTH_INTERVAL", "soon", "MESH_HEALTH_INTERVAL='soon' is not a number"),
         ("MESH_AGENT_LABELS", "region=eu,oops", "MESH_AGENT_LABELS: 'oops' is not key=value"),
+        ("MESH_REQUIRE_TOKEN", "maybe", "MESH_REQUIRE_TOKEN='maybe' is not 1 or 0"),
     ],
 )
 def test_a_malformed_variable_is_named(variable: str, value: str, message: str) -> None:
