@@ -1,6 +1,6 @@
 """A small HTTP/1.1 load generator: keep-alive connections, one request in flight on each.
 
-    python bench/http_load.py URL_BASE PATHS_FILE --connections 32 --seconds 5
+    python bench/http_load.py URL_BASE PATHS_FILE --connections 32 --seconds 5 [--header H]
 
 PATHS_FILE holds one ``METHOD path`` per line; connections cycle through them. Prints one JSON
 object: requests, seconds, per_second, p50_ms, p99_ms, errors. Raw sockets, so that the
@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 
@@ -47,20 +48,23 @@ async def connection(
         writer.close()
 
 
-def build(host: str, lines: list[str]) -> list[bytes]:
+def build(host: str, lines: list[str], headers: Sequence[str]) -> list[bytes]:
+    extra = "".join(f"{header}\r\n" for header in headers)
     requests = []
     for line in lines:
         method, path = line.split(" ", 1)
         requests.append(
-            f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n".encode()
+            f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: 0\r\n\r\n".encode()
         )
     return requests
 
 
-async def run(base: str, lines: list[str], connections: int, seconds: float) -> dict[str, float]:
+async def run(
+    base: str, lines: list[str], connections: int, seconds: float, headers: Sequence[str] = ()
+) -> dict[str, float]:
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    requests = build(host, lines)
+    requests = build(host, lines, headers)
     latencies: list[float] = []
     errors: list[int] = []
     started = time.perf_counter()
@@ -87,8 +91,11 @@ if __name__ == "__main__":
     parser.add_argument("paths")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--header", action="append", default=[], help="e.g. 'Authorization: …'")
     options = parser.parse_args()
     with open(options.paths) as file:
         lines = [line.strip() for line in file if line.strip()]
-    result = asyncio.run(run(options.base, lines, options.connections, options.seconds))
+    result = asyncio.run(
+        run(options.base, lines, options.connections, options.seconds, options.header)
+    )
     print(json.dumps(result), flush=True)

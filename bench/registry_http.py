@@ -22,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -38,7 +40,13 @@ BENCH = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def load(base: str, lines: list[str], connections: int, seconds: float) -> dict[str, Any]:
+def load(
+    base: str,
+    lines: list[str],
+    connections: int,
+    seconds: float,
+    headers: Mapping[str, str] = MappingProxyType({}),
+) -> dict[str, Any]:
     """Run the load generator in its own process; return its figures."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
         paths.write("\n".join(lines))
@@ -47,6 +55,7 @@ def load(base: str, lines: list[str], connections: int, seconds: float) -> dict[
             [
                 *(sys.executable, str(BENCH / "http_load.py"), base, paths.name),
                 *("--connections", str(connections), "--seconds", str(seconds)),
+                *(item for k, v in headers.items() for item in ("--header", f"{k}: {v}")),
             ],
             capture_output=True,
             text=True,
@@ -59,11 +68,13 @@ def load(base: str, lines: list[str], connections: int, seconds: float) -> dict[
     return result
 
 
-async def register(url: str, count: int, interval: float) -> list[str]:
+async def register(
+    url: str, count: int, interval: float, headers: Mapping[str, str] = MappingProxyType({})
+) -> list[str]:
     """Register ``count`` agents and bring them to healthy; return their names."""
     rng = random.Random(3)
     names = []
-    async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as api:
         bodies = [agent(i, rng) for i in range(count)]
         for body in bodies:
             body["spec"]["healthInterval"] = interval
@@ -199,7 +210,38 @@ async def main(quick: bool) -> dict[str, Any]:
             ]
         finally:
             registry.stop()
+        results["heartbeats_with_tokens"] = await authenticated_heartbeats(
+            Path(directory), agents, connections, seconds
+        )
+    results["tokens_ratio"] = (
+        results["heartbeats_with_tokens"]["per_second"] / results["heartbeats"]["per_second"]
+    )
     return results
+
+
+async def authenticated_heartbeats(
+    directory: Path, agents: int, connections: int, seconds: float
+) -> dict[str, Any]:
+    """The same heartbeat load on a registry with a tokens file: each request authenticated,
+    authorized and checked for ownership."""
+    tokens = directory / "tokens.json"
+    secret = "bench-token-0123456789abcdef"
+    tokens.write_text(
+        json.dumps(
+            {"tokens": [{"subject": "bench", "token": secret, "namespaces": {"default": "agent"}}]}
+        )
+    )
+    registry = RegistryProcess(
+        *("--port", "0", "--db", str(directory / "tokens.db"), "--sync", "normal"),
+        *("--tokens-file", str(tokens)),
+    ).wait_ready()
+    headers = {"Authorization": f"Bearer {secret}"}
+    try:
+        names = await register(registry.url, agents, interval=600, headers=headers)
+        lines = [f"POST /api/v1/namespaces/default/agents/{n}/heartbeat" for n in names]
+        return load(registry.url, lines, connections, seconds, headers)
+    finally:
+        registry.stop()
 
 
 def report(results: dict[str, Any]) -> None:
@@ -215,6 +257,12 @@ def report(results: dict[str, Any]) -> None:
             f"{ceiling['per_second']:,.0f}  (p50 {ceiling['p50_ms']:.2f} ms)",
         ),
         ("heartbeat / ceiling", f"{results['heartbeat_ratio']:.2f}"),
+        (
+            "heartbeats/s with tokens",
+            f"{results['heartbeats_with_tokens']['per_second']:,.0f}"
+            f"  ({results['tokens_ratio']:.2f} of without;"
+            f" {results['heartbeats_with_tokens']['errors']} errors)",
+        ),
         (
             f"discovery p50/p99 ({discovery['agents']:,} agents)",
             f"{discovery['p50_ms']:.2f} / {discovery['p99_ms']:.2f} ms"

@@ -125,7 +125,9 @@ class Access:
         with self._audited(principal, "delete", key):
             self._require(principal, Role.AGENT, namespace)
             while True:
-                current = self.registry.get(namespace, name)
+                current = self.registry.find(key)
+                if current is None:
+                    raise NotFound.agent(key)
                 self._check_owner(principal, current)
                 try:
                     return await self.registry.unregister(
@@ -142,7 +144,9 @@ class Access:
     async def heartbeat(self, principal: Principal, namespace: str, name: str) -> HeartbeatResponse:
         # Not audited: heartbeats renew a lease, they do not change the record.
         self._require(principal, Role.AGENT, namespace)
-        self._check_owner(principal, self.registry.get(namespace, name))
+        current = self.registry.find(ObjectKey(namespace, name))
+        if current is not None:  # an unknown agent: the registry answers 404
+            self._check_owner(principal, current)
         return await self.registry.heartbeat(namespace, name)
 
     # -- reads -----------------------------------------------------------------------------
@@ -253,10 +257,7 @@ class Access:
         return frozenset(ns for ns in readable if principal.may(Role.READER, ns))
 
     def _find(self, key: ObjectKey) -> Agent | None:
-        try:
-            return self.registry.get(key.namespace, key.name)
-        except NotFound:
-            return None
+        return self.registry.find(key)
 
     # -- watches ---------------------------------------------------------------------------
 

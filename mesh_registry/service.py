@@ -305,6 +305,10 @@ class Registry:
     def get(self, namespace: str, name: str) -> Agent:
         return self._live(self._require(ObjectKey(namespace, name)))
 
+    def find(self, key: ObjectKey) -> Agent | None:
+        """The stored record, or ``None``: for checks, without the live heartbeat time."""
+        return self._cache.get(key)
+
     async def list_agents(
         self,
         namespace: str | None = None,

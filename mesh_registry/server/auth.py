@@ -53,7 +53,13 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = self._principal(scope)
+            try:
+                principal = self._principal(scope)
+            except Unauthorized:
+                # Guesses count against the address they come from, like any request.
+                if self._rate_limit is not None:
+                    self._rate_limit.check(_limit_key(None, scope))
+                raise
             if self._rate_limit is not None:
                 self._rate_limit.check(_limit_key(principal, scope))
         except MeshError as error:

@@ -238,9 +238,32 @@ def test_too_many_requests_get_429_with_retry_after(tmp_path: Path) -> None:
         assert 1 <= int(limited[0].headers["retry-after"]) <= 60
         assert limited[0].json()["reason"] == "TooManyRequests"
         assert calm.get(A).status_code == 200  # the limit is per subject
+        # Requests with bad tokens count against their address: guessing is limited too.
+        guesses = [
+            httpx.get(registry.url + A, headers={"Authorization": f"Bearer guess-{n}"})
+            for n in range(25)
+        ]
+        assert {r.status_code for r in guesses[:20]} == {401}
+        assert {r.status_code for r in guesses[20:]} == {429}
         # One watch per subject: a second one is refused until the first ends.
         with calm.stream("GET", A, params={"watch": "true"}) as first:
             assert first.status_code == 200
             second = calm.get(A, params={"watch": "true"})
             assert second.status_code == 429
             assert "open watches" in second.json()["message"]
+
+
+@pytest.mark.parametrize("protect", [False, True])
+def test_probes_stay_open_and_metrics_are_protected_on_request(
+    tmp_path: Path, protect: bool
+) -> None:
+    path = write_tokens(tmp_path / "tokens.json", TOKENS)
+    flag = "--protect-metrics" if protect else "--no-protect-metrics"
+    with running_registry("--db", ":memory:", "--tokens-file", str(path), flag) as registry:
+        for probe in ("/healthz", "/readyz", "/openapi.json"):
+            assert httpx.get(registry.url + probe).status_code == 200
+        anonymous = httpx.get(registry.url + "/metrics")
+        assert anonymous.status_code == (401 if protect else 200)
+        with as_(registry, "reader-a") as reader:
+            assert reader.get("/metrics").status_code == 200
+        assert httpx.get(registry.url + "/api/v1/agents").status_code == 401
