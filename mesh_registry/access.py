@@ -88,7 +88,7 @@ class Access:
         """Create or replace (PUT), as the owner of the record or an admin."""
         incoming = self.registry.incoming(body, namespace, name)
         key = incoming.key
-        with self._audited(principal, "register", key):
+        with self._audited(principal, "register", key) as outcome:
             self._check_write(principal, incoming)
             asked = incoming.metadata.resource_version
             while True:
@@ -100,13 +100,16 @@ class Access:
                         created = await self.registry.create(_owned(incoming, principal, None))
                     except AlreadyExists:
                         continue  # created meanwhile: check that one
+                    outcome.code = 201
                     return Registration(created, True)
                 self._check_owner(principal, current)
                 # Replace exactly the version that was checked.
                 version = asked or current.metadata.resource_version
                 guarded = _owned(incoming, principal, current, version)
                 try:
-                    return await self.registry.register(guarded)
+                    registration = await self.registry.register(guarded)
+                    outcome.code = 201 if registration.created else 200
+                    return registration
                 except (Conflict, NotFound):
                     if asked is not None:
                         raise
@@ -306,13 +309,19 @@ class Access:
     @contextmanager
     def _audited(
         self, principal: Principal, verb: str, key: ObjectKey, success: int = 200
-    ) -> Iterator[None]:
+    ) -> Iterator[_Outcome]:
+        outcome = _Outcome(success)
         try:
-            yield
+            yield outcome
         except MeshError as error:
             _audit(principal, verb, key, error.code, error.reason)
             raise
-        _audit(principal, verb, key, success, "Success")
+        _audit(principal, verb, key, outcome.code, "Success")
+
+
+@dataclass(slots=True)
+class _Outcome:
+    code: int  # the status a successful write answers with
 
 
 def _audit(principal: Principal, verb: str, key: ObjectKey, code: int, result: str) -> None:

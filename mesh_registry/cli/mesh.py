@@ -256,7 +256,10 @@ def _run(registry: Target, call: Callable[[RegistryClient], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except MeshError as error:
-        click.echo(f"Error from {registry}: {error.message}", err=True)
+        hint = ""
+        if error.code == 401:
+            hint = " (give a token: --token or MESH_TOKEN)"
+        click.echo(f"Error from {registry}: {error.message}{hint}", err=True)
         sys.exit(1)
     except ValueError as error:  # e.g. an unreadable CA bundle
         click.echo(f"mcp-mesh: {error}", err=True)

@@ -15,7 +15,8 @@ from mesh_registry.client import RegistryClient
 from mesh_registry.errors import Unauthorized
 from mesh_registry.model import EventType
 from tests.security.conftest import TOKENS, agent_body, bearer, token, write_tokens
-from tests.support.processes import RegistryProcess, eventually, running_registry
+from tests.support.agent_processes import MCP_MESH
+from tests.support.processes import Process, RegistryProcess, eventually, running_registry
 from tests.support.watching import EventLog, about, initial_events_ended
 
 A = "/api/v1/namespaces/team-a/agents"
@@ -199,15 +200,21 @@ def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path)
     ) as registry:
         name = unique("audited")
         with as_(registry, "agent-a") as agent, as_(registry, "agent-a2") as other:
+            put = f"{A}/{name}-put"
             assert agent.post(A, json=agent_body(name, ["echo.say"])).status_code == 201
+            assert agent.put(put, json=agent_body(f"{name}-put", ["echo.say"])).status_code == 201
+            relabelled = agent_body(f"{name}-put", ["echo.say"], labels={"v": "2"})
+            assert agent.put(put, json=relabelled).status_code == 200
             assert other.delete(f"{A}/{name}").status_code == 403
-            assert agent.post(f"{A}/{name}/heartbeat").status_code == 200
+            assert agent.post(f"{A}/{name}/heartbeat").status_code == 200  # not a write
             assert agent.delete(f"{A}/{name}").status_code == 200
             httpx.get(registry.url + A, headers={"Authorization": "Bearer wrong-token-value-xyz"})
         registry.stop()
     audit = [json.loads(line) for line in registry.lines if '"mesh_registry.audit"' in line]
     assert [(e["subject"], e["verb"], e["namespace"], e["agent"], e["code"]) for e in audit] == [
         ("agent-a", "create", "team-a", name, 201),
+        ("agent-a", "register", "team-a", f"{name}-put", 201),
+        ("agent-a", "register", "team-a", f"{name}-put", 200),
         ("agent-a2", "delete", "team-a", name, 403),
         ("agent-a", "delete", "team-a", name, 200),
     ]
@@ -267,3 +274,23 @@ def test_probes_stay_open_and_metrics_are_protected_on_request(
         with as_(registry, "reader-a") as reader:
             assert reader.get("/metrics").status_code == 200
         assert httpx.get(registry.url + "/api/v1/agents").status_code == 401
+
+
+def test_the_command_line_says_how_to_give_a_token(secured: RegistryProcess) -> None:
+    listing = Process([str(MCP_MESH), "--registry", secured.url, "get", "agents", "-A"])
+    assert listing.wait_exit() == 1
+    assert "a bearer token is required (give a token: --token or MESH_TOKEN)" in listing.output
+    with_token = Process(
+        [
+            str(MCP_MESH),
+            "--registry",
+            secured.url,
+            "--token",
+            token("reader-all"),
+            "get",
+            "agents",
+            "-A",
+        ]
+    )
+    assert with_token.wait_exit() == 0, with_token.output
+    assert token("reader-all") not in with_token.output
