@@ -21,7 +21,6 @@ machines. Writes bench/results/agent_calls.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -40,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from fastmcp import Client  # noqa: E402
 
-from bench.common import print_table, summary_ms, write_results  # noqa: E402
+from bench.common import command_line, print_table, summary_ms  # noqa: E402
 from mesh_agent import MeshClient  # noqa: E402
 from mesh_agent.mcp_http import McpHttpClient  # noqa: E402
 from tests.support.agent_processes import AgentProcess  # noqa: E402
@@ -266,9 +265,4 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    options = parser.parse_args()
-    figures = asyncio.run(main(options.quick))
-    report(figures)
-    print(f"\nwritten: {write_results('agent_calls', figures)}")
+    command_line("agent_calls", __doc__ or "", main, report)

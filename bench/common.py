@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import platform
 import sqlite3
 import statistics
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -65,3 +68,21 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
     return path
+
+
+Figures = dict[str, Any]
+
+
+def command_line(
+    name: str,
+    description: str,
+    main: Callable[[bool], Coroutine[Any, Any, Figures]],
+    report: Callable[[Figures], None],
+) -> None:
+    """A benchmark's command: ``--quick`` or full sizes; print the table; write the JSON."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    options = parser.parse_args()
+    figures = asyncio.run(main(options.quick))
+    report(figures)
+    print(f"\nwritten: {write_results(name, figures)}")

@@ -13,7 +13,6 @@ Figures (printed as a table and written to bench/results/registry_core.json):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import random
@@ -25,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import print_table, summary_ms, write_results
+from bench.common import command_line, print_table, summary_ms
 from mesh_registry.cli.registry import tune_garbage_collector
 from mesh_registry.config import RegistryConfig
 from mesh_registry.service import Registry
@@ -196,10 +195,5 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    options = parser.parse_args()
     tune_garbage_collector()  # as the registry process does
-    figures = asyncio.run(main(options.quick))
-    report(figures)
-    print(f"\nwritten: {write_results('registry_core', figures)}")
+    command_line("registry_core", __doc__ or "", main, report)

@@ -13,7 +13,6 @@ Figures (table, and bench/results/registry_http.json):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -32,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import print_table, summary_ms, write_results  # noqa: E402
+from bench.common import command_line, print_table, summary_ms  # noqa: E402
 from bench.registry_core import QUERY, agent  # noqa: E402
 from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
 
@@ -282,9 +281,4 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    options = parser.parse_args()
-    figures = asyncio.run(main(options.quick))
-    report(figures)
-    print(f"\nwritten: {write_results('registry_http', figures)}")
+    command_line("registry_http", __doc__ or "", main, report)
