@@ -27,6 +27,7 @@ AUTH_ANNOTATION = "mcp-mesh.io/auth"
 _RENEW_MARGIN = 30.0
 # How long a provider trusts a positive review without asking again (at most until expiry).
 _REVIEW_TTL = 60.0
+_REVIEWS_KEPT = 10_000
 
 
 def requires_token(agent: Agent) -> bool:
@@ -106,8 +107,14 @@ class RegistryTokenVerifier(TokenVerifier):
         ):
             return None
         expires = status.expiration_timestamp.timestamp() if status.expiration_timestamp else 0.0
-        self._known[key] = (status.subject, min(expires, time.time() + _REVIEW_TTL))
-        if len(self._known) > 10_000:  # expired entries go first; then the oldest
-            now = time.time()
-            self._known = {k: v for k, v in self._known.items() if v[1] > now}
+        self._remember(key, status.subject, min(expires, time.time() + _REVIEW_TTL))
         return AccessToken(token=token, client_id=status.subject, scopes=[])
+
+    def _remember(self, key: str, subject: str, until: float) -> None:
+        self._known[key] = (subject, until)
+        if len(self._known) > _REVIEWS_KEPT:  # expired answers go first, then the oldest
+            now = time.time()
+            kept = {k: v for k, v in self._known.items() if v[1] > now}
+            while len(kept) > _REVIEWS_KEPT:
+                del kept[next(iter(kept))]
+            self._known = kept

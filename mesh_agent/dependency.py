@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,9 +40,13 @@ class Dependency:
             raise ValueError("a Dependency needs at least one provider")
         self.capability = capability
         # Providers that just could not be reached go last, in their order: still tried when
-        # every other one fails too.
-        trusted = [p for p in providers if not p.suspect]
-        self._providers = trusted + [p for p in providers if p.suspect]
+        # every other one fails too. (Built for every call: one clock read, one pass.)
+        now = time.monotonic()
+        trusted: list[Provider] = []
+        suspects: list[Provider] = []
+        for provider in providers:
+            (suspects if provider.suspect_until > now else trusted).append(provider)
+        self._providers = trusted + suspects
         self._served_by = self._providers[0]
         self._loop = loop
 

@@ -39,7 +39,6 @@ from mesh_registry.model import (
     CallToken,
     EventType,
     HeartbeatResponse,
-    ListMeta,
     ObjectKey,
     Status,
     TokenReview,
@@ -92,7 +91,7 @@ class Access:
             self._check_write(principal, incoming)
             asked = incoming.metadata.resource_version
             while True:
-                current = self._find(key)
+                current = self.registry.find(key)
                 if current is None:
                     if asked is not None:
                         raise NotFound.agent(key)
@@ -162,26 +161,24 @@ class Access:
         self, principal: Principal, namespace: str | None, **filters: Any
     ) -> AgentList:
         scope = self._scope(principal, namespace)
-        if scope is not None and not scope:
-            return AgentList(
-                metadata=ListMeta(resource_version=str(self.registry.revision)), items=[]
-            )
         return await self.registry.list_agents(namespace, scope=scope, **filters)
 
     def discover(
         self, principal: Principal, capabilities: Iterable[str], **filters: Any
     ) -> list[Agent]:
         scope = self._scope(principal, filters.get("namespace"))
-        if scope is not None and not scope:
-            return []
         return self.registry.discover(capabilities, scope=scope, **filters)
 
     def watch(
         self, principal: Principal, namespace: str | None, **filters: Any
     ) -> AsyncIterator[WatchEvent]:
-        # An empty scope still watches (an empty stream, not an error), like an empty list.
-        events = self.registry.watch(namespace, scope=self._scope(principal, namespace), **filters)
+        scope = self._scope(principal, namespace)
         self._open_watch(principal)
+        try:
+            events = self.registry.watch(namespace, scope=scope, **filters)
+        except MeshError:
+            self._close_watch(principal)
+            raise
         return self._guarded(principal, events)
 
     # -- calls between agents --------------------------------------------------------------
@@ -189,7 +186,10 @@ class Access:
     def call_token(self, principal: Principal, namespace: str, name: str) -> CallToken:
         """A token to call agent ``namespace/name`` with: for whoever may discover it."""
         self._require(principal, Role.READER, namespace)
-        audience = str(self.registry.get(namespace, name).key)
+        key = ObjectKey(namespace, name)
+        if self.registry.find(key) is None:
+            raise NotFound.agent(key)
+        audience = str(key)
         token, expires = self._call_tokens.issue(principal.subject, audience)
         return CallToken(
             token=token,
@@ -207,7 +207,7 @@ class Access:
                 spec, error="not a valid call token: expired, altered, or not issued here"
             )
         namespace, _, name = claims.audience.partition("/")
-        agent = self._find(ObjectKey(namespace, name))
+        agent = self.registry.find(ObjectKey(namespace, name))
         if agent is None:
             return _reviewed(
                 spec, error=f'the agent the token was issued for, "{claims.audience}", is gone'
@@ -254,13 +254,7 @@ class Access:
         if namespace is not None:
             self._require(principal, Role.READER, namespace)
             return None
-        readable = principal.readable_namespaces()
-        if readable is None:
-            return None
-        return frozenset(ns for ns in readable if principal.may(Role.READER, ns))
-
-    def _find(self, key: ObjectKey) -> Agent | None:
-        return self.registry.find(key)
+        return principal.readable_namespaces()
 
     # -- watches ---------------------------------------------------------------------------
 
@@ -279,9 +273,6 @@ class Access:
             self._watches[principal.subject] = left
         else:
             self._watches.pop(principal.subject, None)
-
-    def watches(self, subject: str) -> int:
-        return self._watches.get(subject, 0)
 
     async def _guarded(
         self, principal: Principal, events: AsyncIterator[WatchEvent]
@@ -348,16 +339,17 @@ def _owned(
 ) -> Agent:
     """``incoming`` with its owner annotation as this write must leave it, and ``version``."""
     annotations = dict(incoming.metadata.annotations)
+    asked = annotations.pop(OWNER_ANNOTATION, None)
     owner = current.metadata.annotations.get(OWNER_ANNOTATION) if current else None
-    admin = principal.may(Role.ADMIN, incoming.metadata.namespace)
-    if admin and OWNER_ANNOTATION in annotations and principal.authenticated:
-        pass  # an admin may hand a record to another subject
-    elif owner is not None:
+    handing_over = principal.authenticated and principal.may(
+        Role.ADMIN, incoming.metadata.namespace
+    )
+    if asked is not None and handing_over:
+        owner = asked  # an admin may hand a record to another subject
+    if owner is None and principal.authenticated:
+        owner = principal.subject  # a new record, or one nobody owned
+    if owner is not None:  # without authentication nobody becomes an owner
         annotations[OWNER_ANNOTATION] = owner
-    elif principal.authenticated:
-        annotations[OWNER_ANNOTATION] = principal.subject
-    else:  # without authentication nobody owns anything
-        annotations.pop(OWNER_ANNOTATION, None)
     metadata = incoming.metadata.model_copy(
         update={"annotations": annotations, "resource_version": version}
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -126,8 +125,6 @@ class Authenticator:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._table = TokenTable.load(self.path)
-        self._lock = threading.Lock()
-        self.generation = 0  # increases with every reload that took effect
 
     def authenticate(self, token: str | None) -> Principal | None:
         if not token:
@@ -139,14 +136,13 @@ class Authenticator:
         return not principal.authenticated or principal in self._table
 
     def reload(self) -> bool:
-        """Read the file again; on any error keep the current table (and say why)."""
-        with self._lock:
-            try:
-                table = TokenTable.load(self.path)
-            except ValueError as error:
-                log.error("tokens not reloaded, the previous ones stay in force: %s", error)
-                return False
-            self._table = table
-            self.generation += 1
+        """Read the file again; on any error keep the current table (and say why). The new
+        table replaces the old one in one assignment: a request sees one or the other."""
+        try:
+            table = TokenTable.load(self.path)
+        except ValueError as error:
+            log.error("tokens not reloaded, the previous ones stay in force: %s", error)
+            return False
+        self._table = table
         log.info("tokens reloaded from %s: %d tokens", self.path, len(table))
         return True
