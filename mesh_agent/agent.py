@@ -20,8 +20,9 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 from fastmcp import FastMCP
@@ -32,13 +33,16 @@ from mesh_agent.calltokens import AUTH_ANNOTATION, CallTokenCache, RegistryToken
 from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
 from mesh_agent.injection import declared_dependencies, match_slots, tool_function
-from mesh_agent.lifecycle import Lifecycle
+from mesh_agent.lifecycle import Lifecycle, Probe
 from mesh_agent.providers import ChannelPool
 from mesh_agent.resolver import Resolver
 from mesh_agent.settings import AgentSettings, ResolvedSettings
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import Agent, DependencySpec, field_errors, parse_agent
 from mesh_registry.serving import listen, signals_end_the_serve_loop
+
+if TYPE_CHECKING:
+    from mesh_agent.wasm.runtime import Runtime
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,7 +74,9 @@ class MeshAgent:
     """An agent of the mesh: a FastMCP server plus registration, heartbeats and dependencies.
 
     ``mcp`` attaches an existing FastMCP server; its tools are offered as capabilities named
-    after them, or as ``capabilities`` maps them (capability name → tool name).
+    after them (with ``capability_prefix`` before the name), or as ``capabilities`` maps them
+    (capability name → tool name). ``probe`` says whether the agent can serve; while it says
+    no, the agent stops heartbeating (see :class:`Lifecycle`).
     """
 
     def __init__(
@@ -89,6 +95,8 @@ class MeshAgent:
         advertise_host: str | None = None,
         mcp: FastMCP | None = None,
         capabilities: Mapping[str, str] | None = None,
+        capability_prefix: str = "",
+        probe: Probe | None = None,
     ) -> None:
         self.settings = AgentSettings(
             name=name,
@@ -109,8 +117,12 @@ class MeshAgent:
         if capabilities:
             for capability, tool in capabilities.items():
                 self._provided.append(_Provided(tool, [capability], None, []))
+        self._capability_prefix = capability_prefix
+        self._probe = probe
+        self._wasm: Runtime | None = None
         self._resolver: Resolver | None = None
         self._lifecycle: Lifecycle | None = None
+        self._settings: ResolvedSettings | None = None
         self._server: _AgentServer | None = None
         self.endpoint: str | None = None
 
@@ -147,6 +159,44 @@ class MeshAgent:
             return function
 
         return decorate(fn) if fn is not None else decorate
+
+    def add_wasm(
+        self,
+        path: str | Path,
+        *,
+        capabilities: Sequence[str] = (),
+        runtime: Runtime | None = None,
+    ) -> list[str]:
+        """Serve the WebAssembly module(s) at ``path`` (a ``tool.toml``/``tool.json``
+        manifest, a module's directory, or a directory of them) as tools of this agent, beside
+        its Python tools; return their names. ``capabilities`` overrides the manifests'
+        (``TOOL=CAPABILITY``, or ``CAPABILITY`` for a single tool). See :mod:`mesh_agent.wasm`.
+        """
+        from mesh_agent.wasm.runtime import Runtime, default_cache_dir
+        from mesh_agent.wasm.tools import capabilities_for, load_tools
+
+        if runtime is None:
+            if self._wasm is None:
+                self._wasm = Runtime(default_cache_dir())
+            runtime = self._wasm
+        loaded = load_tools(path, runtime)
+        chosen = capabilities_for(loaded, capabilities)
+        taken = {entry.tool for entry in self._provided}
+        for wasm_tool in loaded:
+            if wasm_tool.name in taken:
+                raise ValueError(f"{path}: this agent already has a tool {wasm_tool.name!r}")
+        for wasm_tool in loaded:
+            self.mcp.add_tool(wasm_tool.tool)
+            self._provided.append(
+                _Provided(
+                    wasm_tool.name,
+                    chosen[wasm_tool.name],
+                    wasm_tool.version,
+                    wasm_tool.tags,
+                    wasm_tool.tool.description,
+                )
+            )
+        return [t.name for t in loaded]
 
     @property
     def provided(self) -> bool:
@@ -190,6 +240,7 @@ class MeshAgent:
         listener = listen(settings.host, settings.port)
         port = listener.getsockname()[1]
         self.endpoint = f"http://{_url_host(settings.advertise_host)}:{port}/mcp"
+        self._settings = settings
         record = await self.record(settings, self.endpoint)
         await self._install_schema_lookup()
         registry_client = RegistryClient(
@@ -206,7 +257,9 @@ class MeshAgent:
         )
         pool = ChannelPool(CallTokenCache(registry_client))
         async with registry_client as registry:
-            self._lifecycle = Lifecycle(registry, record, settings.health_interval)
+            self._lifecycle = Lifecycle(
+                registry, record, settings.health_interval, probe=self._probe
+            )
             self._resolver = Resolver(self.dependencies, settings.namespace, pool)
             self._server = _AgentServer(config, self._leave)
             self._lifecycle.start()
@@ -231,13 +284,29 @@ class MeshAgent:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
                 await pool.aclose()
+                if self._wasm is not None:
+                    self._wasm.close()
+                    self._wasm = None
+
+    async def refresh(self) -> bool:
+        """Register again if the tools changed since (an attached server's, say); return
+        whether they had. A no-op before the agent serves."""
+        if self._lifecycle is None or self._settings is None or self.endpoint is None:
+            return False
+        record = await self.record(self._settings, self.endpoint)
+        if record.spec == self._lifecycle.record.spec:
+            return False
+        await self._install_schema_lookup()
+        self._lifecycle.replace(record)
+        return True
 
     async def record(self, settings: ResolvedSettings, endpoint: str) -> Agent:
         """The record this agent registers, validated as the registry will validate it."""
         tools = {tool.name: tool for tool in await self.mcp.list_tools()}
         provided = self._provided
         if self._attached and not provided:
-            provided = [_Provided(name, [name], None, []) for name in tools]
+            prefix = self._capability_prefix
+            provided = [_Provided(name, [prefix + name], None, []) for name in tools]
         capabilities = []
         for entry in provided:
             tool = tools.get(entry.tool)

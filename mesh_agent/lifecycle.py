@@ -5,11 +5,17 @@ exponential backoff and jitter, capped at its heartbeat interval: the jitter spr
 reconnections out when the registry comes back, and the cap brings each agent back within an
 interval. A heartbeat answered 404 means the registry lost the record (a new database, or the
 agent was deleted while offline): it registers again, in full.
+
+An agent that fronts something else (a sidecar's child process) gives a ``probe``: before
+each heartbeat it is asked whether the agent can serve; while it says no, heartbeats stop, and
+the registry marks the agent unhealthy as for any silent agent. A changed record (the child's
+tools changed) is registered at once with :meth:`replace`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -32,11 +38,24 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, MeshError) and (error.code >= 500 or error.code == 429)
 
 
+Probe = Callable[[], Awaitable[bool]]
+
+
 class Lifecycle:
-    def __init__(self, registry: RegistryClient, record: Agent, interval: float) -> None:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        record: Agent,
+        interval: float,
+        *,
+        probe: Probe | None = None,
+    ) -> None:
         self._registry = registry
         self.record = record
         self._interval = interval
+        self._probe = probe
+        self._serving = True  # what the probe said last
+        self._replaced = asyncio.Event()
         self.registered = asyncio.Event()
         self.registrations = 0  # how many times the record was (re)registered
         self._away = False
@@ -66,14 +85,22 @@ class Lifecycle:
             self._left = await self.unregister(within=within)
         return self._left
 
+    def replace(self, record: Agent) -> None:
+        """Register ``record`` instead of the current one, now (not at the next heartbeat)."""
+        self.record = record
+        self._replaced.set()
+
     async def run(self) -> None:
         """Stay registered and heartbeating until cancelled."""
         while True:
             try:
+                self._replaced.clear()
                 await self._retrying(self._register)
-                while True:
-                    await self._retrying(self._heartbeat)
-                    await asyncio.sleep(self._interval)
+                while not self._replaced.is_set():
+                    if await self._can_serve():
+                        await self._retrying(self._heartbeat)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._replaced.wait(), self._interval)
             except NotFound:
                 log.info("the registry does not know %s any more: registering again", self.name)
                 self.registered.clear()
@@ -100,6 +127,22 @@ class Lifecycle:
         self.registrations += 1
         self.registered.set()
         log.info("registered %s/%s at %s", self.namespace, self.name, self.record.spec.endpoint)
+
+    async def _can_serve(self) -> bool:
+        if self._probe is None:
+            return True
+        try:
+            serving = await self._probe()
+        except Exception:  # a probe that fails says no
+            log.exception("the probe of %s failed", self.name)
+            serving = False
+        if serving != self._serving:
+            self._serving = serving
+            if serving:
+                log.info("%s can serve again: heartbeats resume", self.name)
+            else:
+                log.warning("%s cannot serve: heartbeats stop until it can", self.name)
+        return serving
 
     async def _heartbeat(self) -> None:
         await self._registry.heartbeat(self.name, self.namespace)

@@ -5,6 +5,8 @@
     mcp-mesh watch agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|json]
     mcp-mesh discover CAPABILITY [--selector S] [--version V] [--tags T] [-o table|json|yaml]
     mcp-mesh run path/to/agent.py
+    mcp-mesh run-wasm PATH [--capability C] [--labels k=v,…]
+    mcp-mesh sidecar [--capability-prefix P] [--labels k=v,…] -- COMMAND ARGS…
 
 The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000),
 with ``--token`` / ``MESH_TOKEN`` and ``--ca-bundle`` / ``MESH_CA_BUNDLE`` when it needs them.
@@ -17,7 +19,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -230,9 +232,36 @@ def discover(
 @click.pass_context
 def run_agent(context: click.Context, path: str) -> None:
     """Run the agent defined in the Python file PATH (the mcp-mesh agent SDK)."""
-    if context.parent and context.parent.get_parameter_source("registry") is (
-        click.core.ParameterSource.COMMANDLINE
-    ):
+    _exec_agent(context, "mesh_agent", [path])
+
+
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command("run-wasm", context_settings=_PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_wasm(context: click.Context, args: tuple[str, ...]) -> None:
+    """Serve WebAssembly modules as a mesh agent: PATH [--capability …] [--labels …]
+    (see run-wasm --help)."""
+    _exec_agent(context, "mesh_agent.wasm", list(args))
+
+
+@main.command("sidecar", context_settings=_PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def sidecar(context: click.Context, args: tuple[str, ...]) -> None:
+    """Bring a stdio MCP server into the mesh: [OPTIONS] -- COMMAND ARGS… (see sidecar
+    --help)."""
+    _exec_agent(context, "mesh_agent.sidecar", list(args))
+
+
+def _exec_agent(context: click.Context, module: str, args: list[str]) -> NoReturn:
+    """Become ``python -m module args``, with this command's registry settings in the
+    environment: the agent is its own program (its signals, its exit status), and the SDK is
+    not imported here, so the other commands stay quick to start."""
+    parent = context.parent
+    if parent and parent.get_parameter_source("registry") is click.core.ParameterSource.COMMANDLINE:
         os.environ["MESH_REGISTRY_URL"] = context.obj.url  # --registry wins, as the variable would
     for variable, value in (
         ("MESH_TOKEN", context.obj.token),
@@ -240,11 +269,8 @@ def run_agent(context: click.Context, path: str) -> None:
     ):
         if value:
             os.environ[variable] = value
-    # The agent runs as its own program (``python -m mesh_agent``), in this process: signals
-    # and the exit status are the agent's. The SDK is not imported here, so the other
-    # commands stay quick to start.
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "mesh_agent", path])
+    os.execv(sys.executable, [sys.executable, "-m", module, *args])
 
 
 def _run(registry: Target, call: Callable[[RegistryClient], Awaitable[T]]) -> T:

@@ -161,3 +161,19 @@ def test_an_unreachable_registry_is_one_clear_line() -> None:
     assert result.stderr.startswith("Error from http://127.0.0.1:9: registry at")
     assert "unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("run-wasm", "Usage: mcp-mesh run-wasm [OPTIONS] PATH"),
+        ("sidecar", "Usage: mcp-mesh sidecar [OPTIONS] COMMAND..."),
+    ],
+)
+def test_agent_commands_answer_help_themselves(
+    registry: RegistryProcess, command: str, expected: str
+) -> None:
+    result = mesh(registry, command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert "--labels" in result.stdout

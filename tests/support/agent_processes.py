@@ -30,9 +30,11 @@ class AgentProcess(Process):
         cli: bool = False,
         token: str | None = None,
         verify: Any = True,
+        command: list[str] | None = None,
     ) -> None:
         """``cli``: start it as ``mcp-mesh run SCRIPT`` instead of ``python SCRIPT``;
-        ``token`` (and ``verify``, for an https registry): how the test reads its record."""
+        ``command``: as ``mcp-mesh COMMAND…`` (``script`` is then ignored); ``token`` (and
+        ``verify``, for an https registry): how the test reads its record."""
         path = Path(script) if Path(script).is_absolute() else AGENTS / script
         settings = {
             "MESH_REGISTRY_URL": registry,
@@ -41,6 +43,8 @@ class AgentProcess(Process):
             "MESH_HEALTH_INTERVAL": str(interval),
         }
         argv = [str(MCP_MESH), "run", str(path)] if cli else [str(path)]
+        if command is not None:
+            argv = [str(MCP_MESH), *command]
         super().__init__(argv, {**settings, **(env or {})})
         self.registry, self.name, self.namespace = registry, name, namespace
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}

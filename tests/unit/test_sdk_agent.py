@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from mesh_agent.settings import AgentSettings
 from mesh_registry.model import Agent
 
 ENDPOINT = "http://127.0.0.1:9999/mcp"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 async def record_of(agent: MeshAgent, **settings: Any) -> Agent:
@@ -108,6 +110,39 @@ async def test_an_attached_server_offers_its_tools_as_capabilities() -> None:
     mapped = MeshAgent("legacy", mcp=server, capabilities={"math.add": "add"})
     record = await record_of(mapped)
     assert [(c.name, c.tool) for c in record.spec.capabilities] == [("math.add", "add")]
+
+
+async def test_a_capability_prefix_names_an_attached_servers_capabilities() -> None:
+    server = FastMCP("legacy")
+
+    @server.tool
+    def read_file(path: str) -> str:
+        return path
+
+    record = await record_of(MeshAgent("legacy", mcp=server, capability_prefix="fs."))
+    assert [(c.name, c.tool) for c in record.spec.capabilities] == [("fs.read_file", "read_file")]
+
+
+async def test_wasm_tools_sit_beside_python_tools() -> None:
+    agent = MeshAgent("mixed")
+
+    @agent.tool(capabilities=["math.double"])
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert agent.add_wasm(EXAMPLES / "wasm" / "arith", capabilities=["add=calc.sum"]) == [
+        "add",
+        "fib",
+        "hypot",
+    ]
+    record = await record_of(agent)
+    found = {c.name: c for c in record.spec.capabilities}
+    assert set(found) == {"math.double", "calc.sum", "math.fib", "math.hypot"}
+    assert found["calc.sum"].tool == "add"
+    assert found["math.fib"].description == "The n-th Fibonacci number"
+    assert found["math.fib"].input_schema["required"] == ["n"]
+    with pytest.raises(ValueError, match="already has a tool 'add'"):
+        agent.add_wasm(EXAMPLES / "wasm" / "arith")
 
 
 async def test_a_capability_naming_a_missing_tool_is_refused() -> None:
