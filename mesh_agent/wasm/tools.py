@@ -29,6 +29,7 @@ from pydantic import PrivateAttr
 
 from mesh_agent.wasm.manifest import FunctionSpec, ModuleSource, find_manifests
 from mesh_agent.wasm.runtime import Compiled, Limits, Number, Runtime, WasmError
+from mesh_registry.validation import tool_name_errors
 
 _INTEGER_RANGES = {"i32": 32, "i64": 64}
 _NUMBER_TYPES = {"i32", "i64", "f32", "f64"}
@@ -137,6 +138,7 @@ def _core_tools(
         if len(names) != len(types):
             raise ValueError(f"{where}.params: {len(names)} name(s) for {len(types)} parameter(s)")
         tool_name = spec.name or export
+        _check_tool_name(tool_name, f"{where}.name")
         tool = WasmFunctionTool(
             name=tool_name,
             description=spec.description or manifest.description,
@@ -266,6 +268,7 @@ def _wasi_tool(source: ModuleSource, compiled: Compiled, runtime: Runtime) -> Wa
     if manifest.functions is not None:
         raise ValueError(f"{source.path}: functions: a WASI command is one tool; remove it")
     name = source.default_name
+    _check_tool_name(name, f"{source.path}: name")
     tool = WasiCommandTool(
         name=name,
         description=manifest.description,
@@ -295,6 +298,12 @@ def _check(validator: Any, value: Any, what: str, *, prefix: str = "") -> None:
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or f"the {what}s"
         raise ToolError(f"{prefix}{where}: {error.message}")
+
+
+def _check_tool_name(name: str, where: str) -> None:
+    problems = tool_name_errors(name)
+    if problems:
+        raise ValueError(f"{where}: {name!r} cannot name a tool ({problems[0]}); give a name")
 
 
 def _limits(source: ModuleSource) -> Limits:

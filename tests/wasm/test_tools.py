@@ -157,6 +157,11 @@ def test_capability_overrides(runtime: Runtime) -> None:
             {"functions": {"_start": {}}},
             "functions: a WASI command is one tool",
         ),
+        (
+            '(module (func (export "two words")))',
+            {"functions": {"two words": {}}},
+            "functions.two words.name: 'two words' cannot name a tool",
+        ),
     ],
 )
 def test_manifests_that_do_not_fit_their_module(
@@ -177,6 +182,19 @@ def test_without_functions_every_numeric_export_is_a_tool(runtime: Runtime, tmp_
     [two] = load_tools(tmp_path, runtime)  # "ref" is left out: not numeric
     assert two.name == "two"
     assert two.tool.parameters["required"] == ["a", "b"]
+
+
+def test_a_wasi_command_named_after_a_directory_that_cannot_name_a_tool(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    directory = tmp_path / "my tool"
+    directory.mkdir()
+    (directory / "m.wat").write_text('(module (func (export "_start")))')
+    (directory / "tool.json").write_text("{}")
+    with pytest.raises(ValueError, match="name: 'my tool' cannot name a tool"):
+        load_tools(directory, runtime)
+    (directory / "tool.json").write_text('{"name": "mine"}')
+    assert [t.name for t in load_tools(directory, runtime)] == ["mine"]
 
 
 def test_two_modules_with_one_tool_name(runtime: Runtime, tmp_path: Path) -> None:
