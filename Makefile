@@ -34,10 +34,7 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/registry_core.py $(ARGS)
-	$(BIN)/python bench/registry_http.py $(ARGS)
-	$(BIN)/python bench/agent_calls.py $(ARGS)
-	$(BIN)/python bench/wasm.py $(ARGS)
+	$(BIN)/python bench/all.py $(ARGS)
 
 soak: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)

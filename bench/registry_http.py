@@ -7,24 +7,28 @@ Figures (table, and bench/results/registry_http.json):
 - heartbeats/s over keep-alive HTTP from a separate load process, and, in the same run, a bare
   Starlette app answering 200 on the same path, served the same way: the ceiling. The ratio is
   the figure to compare across machines.
-- watch lag (write acknowledged → event received) p50/p99 with 1, 100 and 1,000 SSE watchers.
+- watch lag (write acknowledged → event received) p50/p99 with 1, 100 and 1,000 SSE watchers,
+  and with 1 watcher while 100 others have stopped reading (ratio to 1 alone).
 - discovery p50/p99 over HTTP with 10,000 agents (capability + label selector).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,6 +40,8 @@ from bench.registry_core import QUERY, agent  # noqa: E402
 from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
+STALLED = 100
+WATCH_PATH = "/api/v1/agents?watch=true&capability=bench.watch"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
@@ -169,6 +175,25 @@ async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
     return {"watchers": watchers, "writes": writes, "delivered": delivered, **summary_ms(lags)}
 
 
+@contextlib.contextmanager
+def stalled_watchers(url: str, count: int) -> Iterator[None]:
+    """``count`` watches on the benchmark's capability whose clients never read."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, port))
+            sock.sendall(f"GET {WATCH_PATH} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            sockets.append(sock)
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 async def discovery_over_http(url: str, queries: int) -> dict[str, Any]:
     samples, matches = [], 0
     params = {"capability": QUERY["capability"], "labelSelector": QUERY["selector"]}
@@ -207,6 +232,14 @@ async def main(quick: bool) -> dict[str, Any]:
                 await watch_lag(registry.url, count, 50 if quick else 100)
                 for count in watcher_counts
             ]
+            with stalled_watchers(registry.url, STALLED):
+                results["watch_lag_stalled"] = {
+                    "stalled": STALLED,
+                    **(await watch_lag(registry.url, 1, 50 if quick else 100)),
+                }
+            results["stalled_ratio"] = (
+                results["watch_lag_stalled"]["p99_ms"] / results["watch_lag"][0]["p99_ms"]
+            )
         finally:
             registry.stop()
         results["heartbeats_with_tokens"] = await authenticated_heartbeats(
@@ -277,6 +310,14 @@ def report(results: dict[str, Any]) -> None:
                 f"  ({lag['delivered']:,}/{expected:,} events)",
             )
         )
+    stalled = results["watch_lag_stalled"]
+    rows.append(
+        (
+            f"watch lag p50/p99 (1 watcher, {stalled['stalled']} stalled)",
+            f"{stalled['p50_ms']:.2f} / {stalled['p99_ms']:.2f} ms"
+            f"  ({results['stalled_ratio']:.2f}x without)",
+        )
+    )
     print_table(f"registry over HTTP ({results['mode']})", rows)
 
 

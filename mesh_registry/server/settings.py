@@ -18,7 +18,9 @@ class ServerSettings:
     def __post_init__(self) -> None:
         if self.max_body_size < 1:
             raise ValueError("max_body_size must be at least 1 byte")
-        if self.watch_keepalive <= 0 or self.watch_send_timeout <= 0:
-            raise ValueError("watch timings must be positive")
+        if self.watch_keepalive <= 0:
+            raise ValueError("watch keepalive must be positive (seconds)")
+        if self.watch_send_timeout <= 0:
+            raise ValueError("watch send timeout must be positive (seconds)")
         if self.watches_per_subject is not None and self.watches_per_subject < 1:
             raise ValueError("watches per subject must be at least 1")
