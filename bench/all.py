@@ -66,7 +66,8 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
     rows.append(
         (
             f"watch lag, 1 watcher and {stalled['stalled']} stalled",
-            f"p99 {stalled['p99_ms']:.1f} ms, {r['stalled_ratio']:.2f}x without",
+            f"p99 {stalled['p99_ms']:.1f} ms, {r['stalled_ratio']:.1f}x 1 alone,"
+            f" {r['stalled_to_reading_ratio']:.2f}x {stalled['stalled']} reading",
         )
     )
     return rows
