@@ -54,16 +54,9 @@ async def connection(
                 await asyncio.sleep(due - now)
                 now = time.perf_counter()
             figures["late"].append(now - due)
-            writer.write(requests[index])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
+            status = await _exchange(reader, writer, requests[index])
             figures["latency"].append(time.perf_counter() - now)
-            if int(head[9:12]) >= 400:
+            if status >= 400:
                 figures["errors"].append(1.0)
             beat += 1
     finally:

@@ -135,6 +135,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def watched(n: int) -> dict[str, Any]:
+    """The ``n``-th version of the agent the watch-lag watchers follow."""
+    return {
+        "metadata": {"name": "watched", "labels": {"n": str(n)}},
+        "spec": {
+            "endpoint": "http://127.0.0.1:9/mcp",
+            "healthInterval": 3600,
+            "capabilities": [{"name": "bench.watch"}],
+        },
+    }
+
+
 async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
     """Acknowledged write → event received, over ``watchers`` SSE streams."""
     process = await asyncio.create_subprocess_exec(
@@ -153,15 +165,7 @@ async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url) as api:
         target = "/api/v1/namespaces/default/agents/watched"
         for n in range(writes):
-            body = {
-                "metadata": {"name": "watched", "labels": {"n": str(n)}},
-                "spec": {
-                    "endpoint": "http://127.0.0.1:9/mcp",
-                    "healthInterval": 3600,
-                    "capabilities": [{"name": "bench.watch"}],
-                },
-            }
-            response = await api.put(target, json=body)
+            response = await api.put(target, json=watched(n))
             acknowledged[int(response.json()["metadata"]["resourceVersion"])] = time.time()
             await asyncio.sleep(0.02)
     arrivals = json.loads(await process.stdout.readline())

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import command_line, print_table, summary_ms  # noqa: E402
 from bench.registry_core import QUERY, agent  # noqa: E402
+from bench.registry_http import watched  # noqa: E402
 from tests.support.processes import RegistryProcess  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -110,15 +111,7 @@ async def watchers_ready(url: str, watchers: int, writes: int) -> asyncio.subpro
 async def paced_writes(api: httpx.AsyncClient, writes: int) -> dict[int, float]:
     acknowledged: dict[int, float] = {}
     for n in range(writes):
-        body = {
-            "metadata": {"name": "watched", "labels": {"n": str(n)}},
-            "spec": {
-                "endpoint": "http://127.0.0.1:9/mcp",
-                "healthInterval": 3600,
-                "capabilities": [{"name": "bench.watch"}],
-            },
-        }
-        response = await api.put(WATCHED, json=body)
+        response = await api.put(WATCHED, json=watched(n))
         acknowledged[int(response.json()["metadata"]["resourceVersion"])] = time.time()
         await asyncio.sleep(1 / WRITES_PER_SECOND)
     return acknowledged

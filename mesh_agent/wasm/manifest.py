@@ -59,12 +59,12 @@ class LimitsSpec(_Strict):
         return Limits(self.fuel, self.memory_bytes, self.timeout, self.output_bytes)
 
 
-class FunctionSpec(_Strict):
-    """One exported function offered as a tool (core convention)."""
+class _Offered(_Strict):
+    """What a tool offers the mesh: its name, capabilities and tags, checked as the registry
+    will check them."""
 
-    name: str | None = None  # the tool's name; default: the export's
+    name: str | None = None
     description: str = ""
-    params: list[str] | None = None  # parameter names; default: a, b, c, …
     capabilities: list[str] | None = None  # default: one named like the tool
     tags: list[str] = Field(default_factory=list)
 
@@ -87,6 +87,13 @@ class FunctionSpec(_Strict):
             _checked(tag, tag_errors)
         return tags
 
+
+class FunctionSpec(_Offered):
+    """One exported function offered as a tool (core convention); ``name`` defaults to the
+    export's."""
+
+    params: list[str] | None = None  # parameter names; default: a, b, c, …
+
     @field_validator("params")
     @classmethod
     def _identifiers(cls, names: list[str] | None) -> list[str] | None:
@@ -98,40 +105,18 @@ class FunctionSpec(_Strict):
         return names
 
 
-class Manifest(_Strict):
-    """A module's manifest (see the module docstring)."""
+class Manifest(_Offered):
+    """A module's manifest (see the module docstring). ``name``, ``capabilities`` and
+    ``tags`` are a WASI command's (its name defaults to the directory's)."""
 
-    name: str | None = None  # a WASI command's tool name; default: the directory's name
     module: str | None = None
     kind: Literal["core", "wasi"] | None = None  # default: "wasi" if it exports _start
     version: str = "1.0.0"
-    description: str = ""
-    capabilities: list[str] | None = None  # a WASI command's; default: its tool name
-    tags: list[str] = Field(default_factory=list)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] | None = None
     functions: dict[str, FunctionSpec] | None = None  # core: default every exported function
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     preopens: dict[str, str] = Field(default_factory=dict)  # guest path → host directory
-
-    @field_validator("name")
-    @classmethod
-    def _tool_name(cls, name: str | None) -> str | None:
-        return _checked(name, tool_name_errors)
-
-    @field_validator("capabilities")
-    @classmethod
-    def _capability_names(cls, names: list[str] | None) -> list[str] | None:
-        for name in names or ():
-            _checked(name, capability_name_errors)
-        return names
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            _checked(tag, tag_errors)
-        return tags
 
     @field_validator("version")
     @classmethod
