@@ -81,7 +81,9 @@ class Lifecycle:
             self._left = False
             if self._task is not None:
                 self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+                # Bounded: a heartbeat or probe that does not heed the cancellation at once
+                # must not hold up the departure.
+                await asyncio.wait({self._task}, timeout=within)
             self._left = await self.unregister(within=within)
         return self._left
 

@@ -14,7 +14,13 @@ from fastmcp import FastMCP
 from mesh_agent.agent import MeshAgent
 from mesh_agent.cli import agent_options, export_agent_options
 from mesh_agent.settings import DEFAULT_HEALTH_INTERVAL, AgentSettings
-from mesh_agent.sidecar.child import ChildFailed, ChildServer, RestartPolicy, display_name
+from mesh_agent.sidecar.child import (
+    CLOSE_TIMEOUT,
+    ChildFailed,
+    ChildServer,
+    RestartPolicy,
+    display_name,
+)
 from mesh_agent.sidecar.tools import ToolMirror
 
 log = logging.getLogger("mesh_agent.sidecar")
@@ -123,7 +129,8 @@ async def serve(
             serving.result()
     finally:
         supervisor.cancel()
-        await asyncio.gather(supervisor, return_exceptions=True)
+        # Bounded: the child is stopped within CLOSE_TIMEOUT, and exiting closes its stdin.
+        await asyncio.wait({supervisor}, timeout=2 * CLOSE_TIMEOUT)
 
 
 async def _first_start(child: ChildServer, supervisor: asyncio.Task[None]) -> None:

@@ -37,6 +37,7 @@ from tenacity import (
 
 log = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT = 5.0  # seconds to stop a child
 UNANSWERED_LIMIT = 3  # probes in a row without an answer: the child is hung
 # The child must not see the sidecar's own credentials.
 _WITHHELD = ("MESH_TOKEN",)
@@ -120,6 +121,13 @@ class ChildServer:
     async def run(self) -> None:
         """Keep the child running until cancelled; :class:`ChildFailed` if the restart policy
         gives up."""
+        try:
+            await self._supervise()
+        finally:
+            for task in self._background:
+                task.cancel()
+
+    async def _supervise(self) -> None:
         while True:
             try:
                 async for attempt in self._retrying():
@@ -182,7 +190,8 @@ class ChildServer:
             self.up.clear()
             self._client = None
             with contextlib.suppress(Exception):
-                await client.close()  # type: ignore[no-untyped-call]  # stops the process
+                # Stops the process (stdin closed, then SIGTERM, then SIGKILL), boundedly.
+                await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
         if time.monotonic() - started >= self.restart.stable_after:
             raise _StableChildDied("it stopped after a long run")
         raise ChildDied("it stopped")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -136,7 +137,11 @@ async def test_changed_tools_are_registered_again_and_shutdown_stops_the_child(
     assert result.content[0].text == "fresh"  # type: ignore[union-attr]
     # SIGTERM: the sidecar unregisters, stops the child and exits 0.
     pid = await child_pid(sidecar.endpoint)
-    assert sidecar.stop(signal.SIGTERM) == 0
+    try:
+        code = sidecar.stop(signal.SIGTERM)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the sidecar did not stop after SIGTERM:\n{sidecar.output}")
+    assert code == 0, sidecar.output
     assert sidecar.record() is None
     wait_until(lambda: not pid_alive(pid), 10)
 
