@@ -110,7 +110,6 @@ class ChildServer:
         self._on_tools = on_tools
         self.tools: list[mcp_types.Tool] = []
         self.up = asyncio.Event()
-        self.starts = 0  # how many times the child was started
         self._client: Client[StdioTransport] | None = None
         self._died = asyncio.Event()
         self._unanswered = 0
@@ -162,7 +161,6 @@ class ChildServer:
         """Start the child, serve until it dies; always raises :class:`ChildDied`."""
         self._died.clear()
         self._unanswered = 0
-        self.starts += 1
         client: Client[StdioTransport] = Client(
             StdioTransport(self.command[0], self.command[1:], self._env, self._cwd, True),
             message_handler=self._on_message,
