@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import wasmtime
@@ -33,6 +33,7 @@ from mesh_registry.validation import tool_name_errors
 
 _INTEGER_RANGES = {"i32": 32, "i64": 64}
 _NUMBER_TYPES = {"i32", "i64", "f32", "f64"}
+T = TypeVar("T")
 _WRAPPED = "x-fastmcp-wrap-result"  # fastmcp's mark for a non-object result under "result"
 
 
@@ -99,18 +100,10 @@ class WasmFunctionTool(Tool):
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         values = _numeric_arguments(arguments, self._params)
-        loop = asyncio.get_running_loop()
-        try:
-            results = await loop.run_in_executor(
-                self._runtime.executor,
-                self._runtime.call,
-                self._compiled,
-                self._export,
-                values,
-                self._limits,
-            )
-        except WasmError as error:
-            raise ToolError(f"{self.name}: {error.message}") from None
+        runtime = self._runtime
+        results = await _sandboxed(
+            self.name, runtime, runtime.call, self._compiled, self._export, values, self._limits
+        )
         value: Any = results[0] if len(results) == 1 else (results or None)
         return ToolResult(content=json.dumps(value), structured_content={"result": value})
 
@@ -245,18 +238,16 @@ class WasiCommandTool(Tool):
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         _check(self._inputs, arguments, "argument")
-        loop = asyncio.get_running_loop()
-        try:
-            output = await loop.run_in_executor(
-                self._runtime.executor,
-                self._runtime.run_command,
-                self._compiled,
-                json.dumps(arguments).encode(),
-                self._limits,
-                self._preopens,
-            )
-        except WasmError as error:
-            raise ToolError(f"{self.name}: {error.message}") from None
+        runtime, stdin = self._runtime, json.dumps(arguments).encode()
+        output = await _sandboxed(
+            self.name,
+            runtime,
+            runtime.run_command,
+            self._compiled,
+            stdin,
+            self._limits,
+            self._preopens,
+        )
         result = _json_object(self.name, output)
         if self._outputs is not None:
             _check(self._outputs, result, "result", prefix=f"{self.name}: malformed output: ")
@@ -298,6 +289,16 @@ def _check(validator: Any, value: Any, what: str, *, prefix: str = "") -> None:
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or f"the {what}s"
         raise ToolError(f"{prefix}{where}: {error.message}")
+
+
+async def _sandboxed(tool: str, runtime: Runtime, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on the runtime's thread pool, off the event loop; a failed call is the
+    tool's error, naming why."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(runtime.executor, call, *args)
+    except WasmError as error:
+        raise ToolError(f"{tool}: {error.message}") from None
 
 
 def _check_tool_name(name: str, where: str) -> None:
