@@ -242,6 +242,7 @@ class MeshAgent:
         self.endpoint = f"http://{_url_host(settings.advertise_host)}:{port}/mcp"
         self._settings = settings
         record = await self.record(settings, self.endpoint)
+        self._announce(settings)
         await self._install_schema_lookup()
         registry_client = RegistryClient(
             settings.registry_url,
@@ -382,6 +383,14 @@ class MeshAgent:
         if self._lifecycle is None:
             return False
         return await self._lifecycle.leave(within=UNREGISTER_TIMEOUT)
+
+    def _announce(self, settings: ResolvedSettings) -> None:
+        """Name the MCP server after the agent (its ``serverInfo``): a client that connects
+        sees which agent of the mesh it reached, and its version."""
+        low_level = getattr(self.mcp, "_mcp_server", None)
+        if low_level is not None:
+            low_level.name = settings.name
+            low_level.version = settings.version_override or settings.version
 
     async def _install_schema_lookup(self) -> None:
         """Let the MCP server look a tool's input schema up directly.

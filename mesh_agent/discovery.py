@@ -95,13 +95,14 @@ class MeshClient:
         """The healthy providers of ``capability`` (all of them, if several), best first, in
         ``namespace`` (default: this client's)."""
         capabilities = [capability] if isinstance(capability, str) else list(capability)
-        return await self.registry.discover(
+        found = await self.registry.discover(
             capabilities,
             selector=selector,
             version=version,
             tags=tags,
             namespace=namespace or self.namespace,
         )
+        return found.items
 
     async def dependency(
         self,

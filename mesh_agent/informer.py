@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Mapping
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from mesh_registry.client import RegistryClient
+from mesh_registry.client import RegistryClient, ResumePoint
 from mesh_registry.errors import Gone, MeshError, Unavailable
-from mesh_registry.model import INITIAL_EVENTS_END, Agent, Bookmark, EventType, ObjectKey
+from mesh_registry.model import Agent, Bookmark, EventType, ObjectKey
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,12 @@ class Informer:
         self._on_change = on_change
         self._max_backoff = max_backoff
         self.agents: dict[ObjectKey, Agent] = {}
-        self.revision: int | None = None  # None: the next watch starts from the current state
+        self._resume = ResumePoint()
+
+    @property
+    def revision(self) -> int | None:
+        """Where the next watch resumes (``None``: from the current state)."""
+        return self._resume.revision
 
     async def run(self) -> None:
         """Follow the registry until cancelled."""
@@ -63,24 +68,26 @@ class Informer:
         useful = False
         try:
             async for event in self._registry.watch(
-                self._namespace, since=_text(self.revision), capabilities=self._capabilities
+                self._namespace, since=self._resume.since, capabilities=self._capabilities
             ):
                 if event.type is EventType.ERROR:
-                    message = getattr(event.object, "message", "watch expired")
-                    log.info(
-                        "watch of %s restarts from the current state: %s",
-                        self._capabilities,
-                        message,
-                    )
-                    self.revision = None
-                    raise Gone(message)
+                    raise Gone(getattr(event.object, "message", "watch expired"))
                 useful = True
                 if fresh is not None:
-                    fresh = self._initial(event.type, event.object, fresh)
+                    fresh = self._initial(event.object, fresh)
                 else:
                     self._apply(event.type, event.object)
-                if event.revision:
-                    self.revision = event.revision
+                self._resume.observe(event)
+        except Gone as error:
+            # An ERROR event, or a 410 answer: the revision has left the history (or is newer
+            # than the registry's, if its data was replaced). Start over from the current state.
+            log.info(
+                "watch of %s restarts from the current state: %s",
+                self._capabilities,
+                error.message,
+            )
+            self._resume.restart()
+            raise
         except Unavailable:
             if not useful:
                 raise
@@ -90,14 +97,12 @@ class Informer:
                 self.revision,
             )
 
-    def _initial(
-        self, kind: EventType, obj: object, fresh: dict[ObjectKey, Agent]
-    ) -> dict[ObjectKey, Agent] | None:
+    def _initial(self, obj: object, fresh: dict[ObjectKey, Agent]) -> dict[ObjectKey, Agent] | None:
         """Collect the initial state; swap it in when its closing BOOKMARK arrives."""
         if isinstance(obj, Agent):
             fresh[obj.key] = obj
             return fresh
-        if isinstance(obj, Bookmark) and obj.metadata.annotations.get(INITIAL_EVENTS_END):
+        if isinstance(obj, Bookmark) and obj.ends_initial_state:
             self.agents = fresh
             self._on_change(self.agents)
             return None
@@ -118,7 +123,3 @@ class Informer:
         log.warning(
             "registry watch unavailable (%s); keeping %d known providers", error, len(self.agents)
         )
-
-
-def _text(revision: int | None) -> str | None:
-    return None if revision is None else str(revision)

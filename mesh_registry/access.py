@@ -46,7 +46,7 @@ from mesh_registry.model import (
     TokenReviewStatus,
     WatchEvent,
 )
-from mesh_registry.service import AgentInput, Registration, Registry
+from mesh_registry.service import AgentInput, Registration, Registry, not_found
 
 OWNER_ANNOTATION = "mcp-mesh.io/owner"
 audit = logging.getLogger("mesh_registry.audit")
@@ -129,7 +129,7 @@ class Access:
             while True:
                 current = self.registry.find(key)
                 if current is None:
-                    raise NotFound.agent(key)
+                    raise not_found(key)
                 self._check_owner(principal, current)
                 try:
                     return await self.registry.unregister(
@@ -188,7 +188,7 @@ class Access:
         self._require(principal, Role.READER, namespace)
         key = ObjectKey(namespace, name)
         if self.registry.find(key) is None:
-            raise NotFound.agent(key)
+            raise not_found(key)
         audience = str(key)
         token, expires = self._call_tokens.issue(principal.subject, audience)
         return CallToken(

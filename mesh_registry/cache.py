@@ -46,6 +46,11 @@ class InvalidContinueToken(ValueError):
     """A ``continue`` token that this registry did not issue."""
 
 
+class ContinueFromTheFuture(ValueError):
+    """A ``continue`` token of a revision this registry has not reached (its data was replaced
+    by an older copy, say): the list must start again."""
+
+
 Listener = Callable[[ObjectChange], None]
 _K = TypeVar("_K")
 
@@ -103,13 +108,17 @@ class WatchCache:
         return [objects[key] for key in keys]
 
     async def page(self, query: Query, limit: int | None, token: str | None) -> Page:
-        """One page of matching objects. Raise :class:`InvalidContinueToken`, and
-        ``store.Compacted`` when the token's revision has left the history."""
+        """One page of matching objects. Raise :class:`InvalidContinueToken`,
+        :class:`ContinueFromTheFuture`, and ``store.Compacted`` when the token's revision has
+        left the history."""
         if token is None:
             return self._page(query, limit, self._revision, None, self._objects.get)
         revision, after = _decode_token(token)
         if revision > self._revision:
-            raise InvalidContinueToken("continue token is from the future")
+            raise ContinueFromTheFuture(
+                f"the token is from the future (revision {revision}, the registry is at"
+                f" {self._revision})"
+            )
         if revision == self._revision:
             return self._page(query, limit, revision, after, self._objects.get)
         changes = await self._changes_until_now(revision)

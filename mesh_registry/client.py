@@ -145,8 +145,9 @@ class RegistryClient:
         version: str = "",
         tags: Iterable[str] = (),
         limit: int | None = None,
-    ) -> list[Agent]:
-        """Providers of every capability asked for, best first (healthy ones unless ``phases``)."""
+    ) -> AgentList:
+        """Providers of every capability asked for, best first (healthy ones unless ``phases``),
+        as the registry answers: an ``AgentList`` with the revision it reflects."""
         params = _params(
             capability=list(capabilities),
             labelSelector=selector,
@@ -156,7 +157,7 @@ class RegistryClient:
             tags=list(tags),
             limit=limit,
         )
-        return (await self._call(AgentList, "GET", "/api/v1/discover", params=params)).items
+        return await self._call(AgentList, "GET", "/api/v1/discover", params=params)
 
     async def watch(
         self,
@@ -203,6 +204,38 @@ class RegistryClient:
         if response.status_code >= 400:
             raise _error(response)
         return model.model_validate_json(response.content)
+
+
+class ResumePoint:
+    """Where a watch resumes after a dropped connection.
+
+    The ADDED events of a watch's initial state come in key order, not revision order: none of
+    them is a point to resume from. The BOOKMARK that ends the initial state is; so is every
+    event after it. Until then, a reconnect starts over with a fresh initial state.
+    """
+
+    def __init__(self, revision: int | None = None) -> None:
+        self.revision = revision  # None: start from the current state
+        self._initial = revision is None
+
+    @property
+    def since(self) -> str | None:
+        """The ``since`` of the next :meth:`RegistryClient.watch`."""
+        return None if self.revision is None else str(self.revision)
+
+    def observe(self, event: WatchEvent) -> None:
+        """Take note of an event of the current stream."""
+        if self._initial:
+            if not (isinstance(event.object, Bookmark) and event.object.ends_initial_state):
+                return
+            self._initial = False
+        if event.revision:
+            self.revision = event.revision
+
+    def restart(self) -> None:
+        """Start over from the current state (after a 410)."""
+        self.revision = None
+        self._initial = True
 
 
 def _body(agent: AgentInput) -> dict[str, Any]:

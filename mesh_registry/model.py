@@ -11,11 +11,9 @@ This module imports nothing server-side: the SDK uses it too.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -27,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, PydanticSerializationError, core_schema, to_json
 
@@ -50,7 +47,7 @@ class Limits:
     TAGS = 32
     SCHEMA_BYTES = 64 * 1024
     DESCRIPTION_CHARS = 4096
-    ENDPOINT_CHARS = 2048
+    ENDPOINT_CHARS = validation.ENDPOINT_MAX_LENGTH
     HEALTH_INTERVAL_MIN = 0.1
     HEALTH_INTERVAL_MAX = 86400.0
 
@@ -107,49 +104,50 @@ class MeshModel(BaseModel):
     )
 
 
-# JSON-Schema annotations for the published schemas (OpenAPI, MCP). They describe what the
-# validators below check; they do not validate anything themselves.
-_NAME: JsonDict = {"pattern": validation.DNS1123_SUBDOMAIN_PATTERN, "maxLength": 253}
-_NAMESPACE: JsonDict = {"pattern": validation.DNS1123_LABEL_PATTERN, "maxLength": 63}
-_LABEL_KEY: JsonDict = {
-    "pattern": "^(" + validation.DNS1123_SUBDOMAIN_PATTERN[1:-1] + "/)?"
-    "([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$",
-    "maxLength": 317,
-}
-_LABEL_VALUE: JsonDict = {
-    "type": "string",
-    "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$",
-}
-_TAG: JsonDict = {"type": "string", "pattern": validation.TAG_PATTERN, "maxLength": 63}
-_CAPABILITY_NAME: JsonDict = {"pattern": validation.CAPABILITY_NAME_PATTERN, "maxLength": 253}
-_ENDPOINT: JsonDict = {
-    # RFC 3986 host characters, or a bracketed IPv6 address; a port of at most 4 digits.
-    "pattern": r"^https?://([A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}\])"
-    r"(:[0-9]{1,4})?([/?#][!-~]*)?$",
-    "maxLength": 2048,
-}
+# JSON-Schema annotations for the published schemas (OpenAPI, MCP), built from the same rules
+# the validators below check (see validation.Rule); they do not validate anything themselves.
+_NAME = validation.DNS1123_SUBDOMAIN.schema()
+_NAMESPACE = validation.DNS1123_LABEL.schema()
+_CAPABILITY_NAME = validation.CAPABILITY_NAME.schema()
+_SET_BY_REGISTRY = "Set by the registry; a client's value is ignored."
 
 
 class ObjectMeta(MeshModel):
     """Standard object metadata. ``uid``, ``resourceVersion``, ``generation`` and
-    ``creationTimestamp`` are set by the registry; values sent by clients are ignored."""
+    ``creationTimestamp`` are set by the registry; in a write, ``resourceVersion`` and ``uid``
+    are preconditions, and the other two are ignored."""
 
     name: str = Field(json_schema_extra=_NAME)
     namespace: str = Field(default=DEFAULT_NAMESPACE, json_schema_extra=_NAMESPACE)
-    uid: str | None = None
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: datetime | None = None
+    uid: str | None = Field(
+        default=None,
+        description="Set by the registry when the agent is created. In a write, a precondition:"
+        " the write applies only to the object with this uid (409 Conflict otherwise).",
+    )
+    resource_version: str | None = Field(
+        default=None,
+        description="The revision of the object's last change, set by the registry. In a"
+        " replace, a precondition: only this version is replaced (409 Conflict if the stored"
+        " one is newer, 404 if there is none).",
+    )
+    generation: int | None = Field(
+        default=None,
+        description="Set by the registry: increases when spec, labels or annotations change."
+        " A client's value is ignored.",
+    )
+    creation_timestamp: datetime | None = Field(default=None, description=_SET_BY_REGISTRY)
     labels: dict[str, str] = Field(
         default_factory=dict,
         json_schema_extra={
             "maxProperties": Limits.LABELS,
-            "propertyNames": _LABEL_KEY,
-            "additionalProperties": _LABEL_VALUE,
+            "propertyNames": validation.QUALIFIED_NAME.schema(),
+            "additionalProperties": validation.LABEL_VALUE.schema(),
         },
     )
     annotations: dict[str, str] = Field(
-        default_factory=dict, json_schema_extra={"propertyNames": _LABEL_KEY}
+        default_factory=dict,
+        description=f"At most {Limits.ANNOTATIONS_BYTES} bytes of keys and values in all.",
+        json_schema_extra={"propertyNames": validation.QUALIFIED_NAME.schema()},
     )
 
     @checked("name")
@@ -209,14 +207,25 @@ class Capability(MeshModel):
 
     name: str = Field(json_schema_extra=_CAPABILITY_NAME)
     # When omitted, the tool is named like the capability.
-    tool: str = Field(default="", json_schema_extra={"pattern": "^[A-Za-z0-9_.-]{0,128}$"})
-    version: str = Field(default="1.0.0", json_schema_extra={"pattern": validation.SEMVER_PATTERN})
+    tool: str = Field(
+        default="",
+        description="The MCP tool that serves the capability; by default named like it.",
+        json_schema_extra=validation.TOOL_NAME.schema(optional=True),
+    )
+    version: str = Field(default="1.0.0", json_schema_extra=validation.SEMVER.schema())
     tags: list[str] = Field(
-        default_factory=list, json_schema_extra={"items": _TAG, "maxItems": Limits.TAGS}
+        default_factory=list,
+        json_schema_extra={"items": validation.TAG.schema(), "maxItems": Limits.TAGS},
     )
     description: str = Field(default="", max_length=Limits.DESCRIPTION_CHARS)
-    input_schema: dict[str, Any] = Field(default_factory=dict)
-    output_schema: dict[str, Any] | None = None
+    input_schema: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"The tool's input JSON Schema; at most {Limits.SCHEMA_BYTES} bytes.",
+    )
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description=f"The tool's output JSON Schema; at most {Limits.SCHEMA_BYTES} bytes.",
+    )
 
     @checked("name")
     def _valid_name(name: str) -> str:
@@ -231,6 +240,7 @@ class Capability(MeshModel):
 
     @checked("version")
     def _valid_version(version: str) -> str:
+        _check(validation.version_errors(version), "version", version)
         try:
             parse_version(version)
         except VersionError as error:
@@ -259,17 +269,19 @@ class DependencySpec(MeshModel):
     """A capability the agent consumes, and which providers qualify."""
 
     capability: str = Field(json_schema_extra=_CAPABILITY_NAME)
-    selector: str = ""
-    version: str = ""
+    selector: str = Field(
+        default="", description="A label selector (Kubernetes' grammar); empty: any provider."
+    )
+    version: str = Field(
+        default="", description="A version range (npm syntax, e.g. '>=1.2 <2'); empty: any."
+    )
     # A tuple: a frozen spec is hashable, and the SDK keys its providers by spec.
     tags: tuple[str, ...] = Field(
         default=(),
-        json_schema_extra={
-            "items": {**_TAG, "pattern": "^[+-]?" + validation.TAG_PATTERN[1:]},
-            "maxItems": Limits.TAGS,
-        },
+        description="x required, +x preferred, -x excluded.",
+        json_schema_extra={"items": validation.TAG_FILTER.schema(), "maxItems": Limits.TAGS},
     )
-    required: bool = False
+    required: bool = Field(default=False, strict=True)
 
     @checked("capability")
     def _valid_capability(capability: str) -> str:
@@ -303,33 +315,24 @@ class DependencySpec(MeshModel):
         return tags
 
 
-_WHITESPACE = re.compile(r"\s")
-
-
 class AgentSpec(MeshModel):
     """What the agent declares about itself."""
 
-    endpoint: str = Field(json_schema_extra=_ENDPOINT)
+    endpoint: str = Field(json_schema_extra=validation.ENDPOINT.schema())
     transport: Transport = Transport.STREAMABLE_HTTP
     health_interval: float = Field(
-        default=10.0, ge=Limits.HEALTH_INTERVAL_MIN, le=Limits.HEALTH_INTERVAL_MAX
+        default=10.0,
+        ge=Limits.HEALTH_INTERVAL_MIN,
+        le=Limits.HEALTH_INTERVAL_MAX,
+        strict=True,  # a number, not "10" or true
+        description="Seconds between heartbeats.",
     )
     capabilities: list[Capability] = Field(default_factory=list, max_length=Limits.CAPABILITIES)
     dependencies: list[DependencySpec] = Field(default_factory=list, max_length=Limits.DEPENDENCIES)
 
     @checked("endpoint")
     def _valid_endpoint(endpoint: str) -> str:
-        if len(endpoint) > Limits.ENDPOINT_CHARS:
-            raise _invalid(f"must be no more than {Limits.ENDPOINT_CHARS} characters")
-        try:
-            parts = urlsplit(endpoint)
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError as error:
-            raise _invalid(f"invalid URL {endpoint!r}: {error}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _invalid(f"must be an absolute http:// or https:// URL, got {endpoint!r}")
-        if _WHITESPACE.search(endpoint):
-            raise _invalid(f"must not contain whitespace, got {endpoint!r}")
+        _check(validation.endpoint_errors(endpoint), "URL", endpoint)
         return endpoint
 
     @checked("capabilities")
@@ -482,6 +485,9 @@ class BookmarkMeta(MeshModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+INITIAL_EVENTS_END = "mesh/initial-events-end"
+
+
 class Bookmark(MeshModel):
     """The object of a BOOKMARK event: only a resource version, as in Kubernetes."""
 
@@ -489,8 +495,10 @@ class Bookmark(MeshModel):
     kind: Literal["Agent"] = "Agent"
     metadata: BookmarkMeta
 
-
-INITIAL_EVENTS_END = "mesh/initial-events-end"
+    @property
+    def ends_initial_state(self) -> bool:
+        """Whether this is the BOOKMARK that ends a watch's initial state."""
+        return self.metadata.annotations.get(INITIAL_EVENTS_END) == "true"
 
 
 class WatchEvent(MeshModel):
@@ -566,15 +574,29 @@ class RequestSchemas(GenerateJsonSchema):
         return generated
 
 
-_STATUS_IGNORED: JsonDict = {"description": "Ignored: status is written by the registry only."}
+# What a client may send but the registry sets itself: accepted with any value, and ignored.
+_IGNORED_FIELDS: dict[str, str] = {"status": "Ignored: status is written by the registry only."}
+_IGNORED_METADATA: dict[str, str] = {
+    "generation": "Ignored: set by the registry.",
+    "creationTimestamp": "Ignored: set by the registry.",
+}
+
+
+def ignore_registry_fields(agent: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """Make the request schemas of an Agent (``agent``) and its ObjectMeta (``metadata``)
+    accept, with any value, the fields that :func:`parse_agent` drops."""
+    for fields, schema in ((_IGNORED_FIELDS, agent), (_IGNORED_METADATA, metadata)):
+        for name, description in fields.items():
+            schema["properties"][name] = {"description": description}
 
 
 def agent_request_schema() -> dict[str, Any]:
-    """The JSON schema of an Agent sent by a client: strict, and any ``status`` is ignored."""
+    """The JSON schema of an Agent sent by a client: as strict as :func:`parse_agent`."""
     schema = Agent.model_json_schema(by_alias=True, schema_generator=RequestSchemas)
-    schema["properties"]["status"] = _STATUS_IGNORED
+    definitions = schema.get("$defs", {})
+    ignore_registry_fields(schema, definitions["ObjectMeta"])
     for unused in ("AgentStatus", "Condition", "Phase"):
-        schema.get("$defs", {}).pop(unused, None)
+        definitions.pop(unused, None)
     return schema
 
 
@@ -584,9 +606,17 @@ def load_agent(stored: str | bytes) -> Agent:
 
 
 def parse_agent(data: Mapping[str, Any]) -> Agent:
-    """An Agent from a client's JSON: strict about unknown fields; any ``status`` is dropped,
-    because status is written only by the registry. Raise ``ValidationError``."""
+    """An Agent from a client's JSON: strict about unknown fields, and fields are known only by
+    their JSON names; what the registry sets itself (``status``, ``metadata.generation`` and
+    ``creationTimestamp``) is dropped. Raise ``ValidationError``."""
     if not isinstance(data, Mapping):
-        return Agent.model_validate(data, extra="forbid")  # reports the type error
-    body = {key: value for key, value in data.items() if key != "status"}
-    return Agent.model_validate(body, extra="forbid")
+        return _strict(data)  # reports the type error
+    body = {key: value for key, value in data.items() if key not in _IGNORED_FIELDS}
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping):
+        body["metadata"] = {k: v for k, v in metadata.items() if k not in _IGNORED_METADATA}
+    return _strict(body)
+
+
+def _strict(data: Any) -> Agent:
+    return Agent.model_validate(data, extra="forbid", by_alias=True, by_name=False)

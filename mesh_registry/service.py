@@ -23,7 +23,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mesh_registry.cache import InvalidContinueToken, ObjectChange, WatchCache
+from mesh_registry import validation
+from mesh_registry.cache import (
+    ContinueFromTheFuture,
+    InvalidContinueToken,
+    ObjectChange,
+    WatchCache,
+)
 from mesh_registry.clock import Clock, SystemClock
 from mesh_registry.codec import encode, with_revision
 from mesh_registry.config import RegistryConfig
@@ -63,7 +69,7 @@ from mesh_registry.store import (
     StoreStats,
     StoreUnavailable,
 )
-from mesh_registry.watch import Hub, stream
+from mesh_registry.watch import Hub, check_resumable, stream
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +298,12 @@ class Registry:
         current = self._cache.get(key)
         lease = self._health.heartbeat(key) if current is not None else None
         if current is None or lease is None:
-            raise NotFound.agent(key)
+            raise not_found(key)
         if not lease.unwritten:
             return HeartbeatResponse(phase=lease.phase, resource_version=str(current.revision))
         written = await self._write_transitions(key)
         if written is None:
-            raise NotFound.agent(key)
+            raise not_found(key)
         return HeartbeatResponse(phase=written.status.phase, resource_version=str(written.revision))
 
     # -- reads -----------------------------------------------------------------------------
@@ -313,7 +319,7 @@ class Registry:
         self,
         namespace: str | None = None,
         *,
-        selector: str = "",
+        selector: str | Selector = "",
         capabilities: Iterable[str] = (),
         phases: Iterable[str] | None = None,
         version: str = "",
@@ -336,6 +342,8 @@ class Registry:
             page = await self._cache.page(query, limit, continue_token)
         except InvalidContinueToken as error:
             raise BadRequest(f"continue: {error}") from None
+        except ContinueFromTheFuture as error:
+            raise Gone(f"continue: {error}; start the list again") from None
         except Compacted:
             raise Gone(
                 "continue: the list's revision has been compacted; start the list again"
@@ -351,7 +359,7 @@ class Registry:
         self,
         capabilities: Iterable[str] = (),
         *,
-        selector: str = "",
+        selector: str | Selector = "",
         labels: Mapping[str, str] | None = None,
         namespace: str | None = None,
         phases: Iterable[str] | None = (Phase.HEALTHY,),
@@ -397,7 +405,8 @@ class Registry:
 
         Without ``since`` (or with "0"), the current matching agents as ADDED, then a BOOKMARK;
         with a revision, every matching change after it. A revision that has left the history
-        gives an ERROR event (410) and the end of the stream.
+        is ``Gone``; one that leaves it while the stream catches up gives an ERROR event (410)
+        and the end of the stream.
         """
         query = self._query(
             capabilities, Match.ANY, selector, namespace, phases, version, tags, scope
@@ -405,6 +414,10 @@ class Registry:
         resume = parse_revision(since)
         if not self.ready:
             raise Unavailable("the registry is not serving watches (starting or stopping)")
+        if resume is not None:
+            # Refused before the stream starts, so that the client sees an HTTP 410 (on which
+            # browsers' EventSource stops) rather than an ERROR event it reconnects after.
+            check_resumable(resume, self._cache.revision, self._store.compacted_revision)
         return stream(
             self._cache,
             self._hub,
@@ -491,6 +504,9 @@ class Registry:
 
     def incoming(self, agent: AgentInput, namespace: str | None, name: str | None = None) -> Agent:
         """Validate a client's object; reconcile it with the namespace and name of the path."""
+        problem = key_error(namespace, name)
+        if problem is not None:
+            raise problem
         if not isinstance(agent, Agent):
             try:
                 agent = parse_agent(agent)
@@ -579,7 +595,7 @@ class Registry:
     def _require(self, key: ObjectKey) -> Agent:
         agent = self._cache.get(key)
         if agent is None:
-            raise NotFound.agent(key)
+            raise not_found(key)
         return agent
 
     def _live(self, agent: Agent) -> Agent:
@@ -669,17 +685,36 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _with_labels(selector: str, labels: Mapping[str, str] | None) -> str | Selector:
+def _with_labels(selector: str | Selector, labels: Mapping[str, str] | None) -> str | Selector:
     """``selector`` AND the exact ``labels``, validated (``BadRequest`` naming the part)."""
     if not labels:
         return selector
     try:
-        parsed = parse_selector(selector)
+        parsed = parse_selector(selector) if isinstance(selector, str) else selector
         exact = selector_from_labels(labels)
     except SelectorError as error:
         part = "labels" if error.position is None else "labelSelector"
         raise BadRequest(f"{part}: {error}") from None
     return Selector.of([*parsed.requirements, *exact.requirements])
+
+
+def key_error(namespace: str | None, name: str | None) -> BadRequest | None:
+    """What is wrong with a namespace or name that a request names (in its path, say), by the
+    rules the object's own fields follow; ``None`` if nothing."""
+    for what, value, check in (
+        ("namespace", namespace, validation.dns1123_label_errors),
+        ("name", name, validation.dns1123_subdomain_errors),
+    ):
+        problems = [] if value is None else check(value)
+        if problems:
+            return BadRequest(f"invalid {what} {value!r}: {'; '.join(problems)}")
+    return None
+
+
+def not_found(key: ObjectKey) -> BadRequest | NotFound:
+    """The answer for a key that names no agent: ``NotFound``, or ``BadRequest`` when the key
+    could never name one. Checked only on a miss: a stored key is valid."""
+    return key_error(key.namespace, key.name) or NotFound.agent(key)
 
 
 def _time(seconds: float) -> datetime:

@@ -3,11 +3,17 @@
 Each check returns a list of problems (empty when the value is valid), so that callers can report
 every problem with the field it belongs to. Messages follow Kubernetes' wording, which operators
 already know.
+
+Each rule is also published as a JSON Schema (:meth:`Rule.schema`) in the OpenAPI document and
+the MCP tools' schemas. The schema and the check are built from the same regular expression and
+length, and a property test holds them to accepting exactly the same strings.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -16,7 +22,11 @@ LABEL_VALUE_MAX_LENGTH = 63
 CAPABILITY_NAME_MAX_LENGTH = 253
 TOOL_NAME_MAX_LENGTH = 128
 TAG_MAX_LENGTH = 63
+VERSION_MAX_LENGTH = 256
+ENDPOINT_MAX_LENGTH = 2048
 
+# Character classes are spelled out in ASCII: \d, \w and \s match other scripts' characters
+# in Python's engine but not in ECMA-262's, which JSON Schema validators follow.
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_FMT = rf"{_DNS1123_LABEL_FMT}(\.{_DNS1123_LABEL_FMT})*"
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
@@ -25,21 +35,97 @@ _CAPABILITY_SEGMENT_FMT = "[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?"
 _CAPABILITY_NAME_FMT = rf"{_CAPABILITY_SEGMENT_FMT}(\.{_CAPABILITY_SEGMENT_FMT})*"
 _TOOL_NAME_FMT = "[A-Za-z0-9_.-]+"
 _TAG_FMT = "[a-z0-9]([-a-z0-9_.]*[a-z0-9])?"
-
-# The same rules as JSON-Schema patterns, for the API's published schemas.
-DNS1123_LABEL_PATTERN = f"^{_DNS1123_LABEL_FMT}$"
-DNS1123_SUBDOMAIN_PATTERN = f"^{_DNS1123_SUBDOMAIN_FMT}$"
-QUALIFIED_NAME_PATTERN = f"^({_DNS1123_SUBDOMAIN_FMT}/)?{_QUALIFIED_NAME_FMT}$"
-LABEL_VALUE_PATTERN = f"^{_LABEL_VALUE_FMT}$"
-CAPABILITY_NAME_PATTERN = f"^{_CAPABILITY_NAME_FMT}$"
-TOOL_NAME_PATTERN = f"^{_TOOL_NAME_FMT}$"
-TAG_PATTERN = "^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"  # bounded: at most 63 characters
-# semver.org's pattern for a version (ECMA-262 compatible).
-SEMVER_PATTERN = (
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+# semver.org's grammar, with [0-9] for \d.
+_NUMBER = "(0|[1-9][0-9]*)"
+_PRERELEASE_PART = "(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_BUILD_PART = "[0-9A-Za-z-]+"
+_SEMVER_FMT = (
+    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
+    rf"(-{_PRERELEASE_PART}(\.{_PRERELEASE_PART})*)?"
+    rf"(\+{_BUILD_PART}(\.{_BUILD_PART})*)?"
 )
+# RFC 3986, for http(s) only: scheme://[userinfo@]host[:port][/path][?query][#fragment], with
+# a registered name, an IPv4 address or a bracketed IPv6 address as the host, a port of 1 to
+# 65535, and nothing outside the URI character set (no spaces, no raw non-ASCII).
+_PCT = "%[0-9A-Fa-f]{2}"
+_UNRESERVED_SUB_DELIMS = "A-Za-z0-9._~!$&'()*+,;="
+_USERINFO = f"([{_UNRESERVED_SUB_DELIMS}:-]|{_PCT})*@"
+_REG_NAME = f"([{_UNRESERVED_SUB_DELIMS}-]|{_PCT})+"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_LS32 = f"({_H16}:{_H16}|{_IPV4})"
+_IPV6 = "|".join(
+    [
+        f"({_H16}:){{6}}{_LS32}",
+        f"::({_H16}:){{5}}{_LS32}",
+        f"({_H16})?::({_H16}:){{4}}{_LS32}",
+        f"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+        f"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+        f"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+        f"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+        f"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+        f"(({_H16}:){{0,6}}{_H16})?::",
+    ]
+)
+_HOST = rf"({_REG_NAME}|\[({_IPV6})\])"
+_PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_PCHAR = f"([{_UNRESERVED_SUB_DELIMS}:@-]|{_PCT})"
+_ENDPOINT_FMT = (
+    f"[Hh][Tt][Tt][Pp][Ss]?://({_USERINFO})?{_HOST}(:{_PORT})?"
+    rf"(/({_PCHAR}|/)*)?(\?({_PCHAR}|[/?])*)?(#({_PCHAR}|[/?])*)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule on a string: a regular expression the whole value matches, and a length.
+
+    ``also`` holds further expressions the value must match, for what one expression cannot
+    say without lookarounds, which Rust's and Go's regex engines (and so pydantic's, and
+    FastMCP's client) do not support.
+    """
+
+    fmt: str
+    max_length: int | None = None
+    also: tuple[str, ...] = ()
+
+    def schema(self, *, optional: bool = False) -> dict[str, Any]:
+        """The rule as a JSON Schema (a fresh dict); ``optional``: the empty string too.
+
+        Patterns are anchored with ``^…$``, which mean the start and end of the value in
+        ECMA-262's engine (which JSON Schema specifies) and in Rust's. Python's ``re.search``,
+        which the ``jsonschema`` package uses, also lets ``$`` match before a final newline:
+        there a value with one trailing newline passes the pattern, and only the registry
+        refuses it.
+        """
+        fmt = f"({self.fmt})?" if optional else self.fmt
+        schema: dict[str, Any] = {"type": "string", "pattern": f"^({fmt})$"}
+        if self.also:
+            schema["allOf"] = [{"pattern": also} for also in self.also]
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        return schema
+
+
+DNS1123_LABEL = Rule(_DNS1123_LABEL_FMT, DNS1123_LABEL_MAX_LENGTH)
+DNS1123_SUBDOMAIN = Rule(_DNS1123_SUBDOMAIN_FMT, DNS1123_SUBDOMAIN_MAX_LENGTH)
+# An optional prefix, a DNS subdomain of at most 253 characters (the second expression), then
+# a name of at most 63.
+QUALIFIED_NAME = Rule(
+    rf"({_DNS1123_SUBDOMAIN_FMT}/)?"
+    rf"([A-Za-z0-9][-A-Za-z0-9_.]{{0,{QUALIFIED_NAME_MAX_LENGTH - 2}}})?[A-Za-z0-9]",
+    also=(f"^([^/]*$|[^/]{{1,{DNS1123_SUBDOMAIN_MAX_LENGTH}}}/)",),
+)
+LABEL_VALUE = Rule(_LABEL_VALUE_FMT, LABEL_VALUE_MAX_LENGTH)
+CAPABILITY_NAME = Rule(_CAPABILITY_NAME_FMT, CAPABILITY_NAME_MAX_LENGTH)
+TOOL_NAME = Rule(_TOOL_NAME_FMT, TOOL_NAME_MAX_LENGTH)
+TAG = Rule(_TAG_FMT, TAG_MAX_LENGTH)
+# In queries and dependencies: "x" required, "+x" preferred, "-x" excluded; the length of the
+# tag after its sign is bounded in the expression itself.
+TAG_FILTER = Rule(f"[+-]?[a-z0-9]([-a-z0-9_.]{{0,{TAG_MAX_LENGTH - 2}}}[a-z0-9])?")
+SEMVER = Rule(_SEMVER_FMT, VERSION_MAX_LENGTH)
+ENDPOINT = Rule(_ENDPOINT_FMT, ENDPOINT_MAX_LENGTH)
 
 _DNS1123_LABEL = re.compile(_DNS1123_LABEL_FMT)
 _DNS1123_SUBDOMAIN = re.compile(_DNS1123_SUBDOMAIN_FMT)
@@ -48,6 +134,8 @@ _LABEL_VALUE = re.compile(_LABEL_VALUE_FMT)
 _CAPABILITY_NAME = re.compile(_CAPABILITY_NAME_FMT)
 _TOOL_NAME = re.compile(_TOOL_NAME_FMT)
 _TAG = re.compile(_TAG_FMT)
+_SEMVER = re.compile(_SEMVER_FMT)
+_ENDPOINT = re.compile(_ENDPOINT_FMT)
 
 
 def max_length_error(limit: int) -> str:
@@ -218,3 +306,35 @@ def tag_errors(value: str) -> list[str]:
             )
         )
     return errors
+
+
+def version_errors(value: str) -> list[str]:
+    """Problems with ``value`` as a semantic version (semver 2.0)."""
+    errors = []
+    if len(value) > VERSION_MAX_LENGTH:
+        errors.append(max_length_error(VERSION_MAX_LENGTH))
+    if not _matches(_SEMVER, value):
+        errors.append(
+            regex_error(
+                "a version must be a semantic version: MAJOR.MINOR.PATCH, then optionally"
+                " -PRERELEASE and +BUILD",
+                "semver.org",
+                "1.4.0",
+                "2.0.0-rc.1",
+            )
+        )
+    return errors
+
+
+def endpoint_errors(value: str) -> list[str]:
+    """Problems with ``value`` as an agent's endpoint: an absolute http(s) URL."""
+    if len(value) > ENDPOINT_MAX_LENGTH:
+        return [max_length_error(ENDPOINT_MAX_LENGTH)]
+    if not _matches(_ENDPOINT, value):
+        return [
+            "must be an absolute http:// or https:// URL: scheme://[user@]host[:port][/path]"
+            "[?query][#fragment], the host a name, an IPv4 address or a bracketed IPv6"
+            " address, the port 1 to 65535, and only URI characters (no spaces; percent-encode"
+            " anything else)"
+        ]
+    return []

@@ -203,14 +203,24 @@ async def stream(
         subscription.close()
 
 
+def check_resumable(since: int, revision: int, compacted: int) -> None:
+    """Raise ``Gone`` unless a watch can resume after revision ``since`` (the history holds
+    every change after ``compacted``, up to ``revision``)."""
+    if since > revision:
+        raise Gone(f"resourceVersion {since} is newer than the registry's revision {revision}")
+    if since < compacted:
+        raise _too_old(since, compacted)
+
+
+def _too_old(since: int, compacted: int) -> Gone:
+    return Gone(f"too old resource version: {since} (history starts after {compacted})")
+
+
 async def _replay(cache: WatchCache, query: Query, since: int, until: int) -> list[WatchEvent]:
-    if since > until:
-        raise Gone(f"resourceVersion {since} is newer than the registry's revision {until}")
+    check_resumable(since, until, 0)
     try:
         changes = await cache.history(since, until)
-    except Compacted as error:
-        raise Gone(
-            f"too old resource version: {since} (history starts after {error.compacted})"
-        ) from None
+    except Compacted as error:  # compacted since the watch was asked for
+        raise _too_old(since, error.compacted) from None
     events = (event_for(change, query) for change in changes)
     return [event for event in events if event is not None]

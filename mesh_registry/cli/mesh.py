@@ -1,6 +1,7 @@
 """``mcp-mesh``: look at the mesh the way kubectl looks at a cluster.
 
-    mcp-mesh get agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|wide|json|yaml]
+    mcp-mesh get agents [NAME…] [-n NS | -A] [-l SELECTOR] [--capability C]
+                        [-o table|wide|json|yaml]
     mcp-mesh describe agent NAME [-n NS]
     mcp-mesh watch agents [-n NS | -A] [-l SELECTOR] [--capability C] [-o table|json]
     mcp-mesh discover CAPABILITY [--selector S] [--version V] [--tags T] [-o table|json|yaml]
@@ -24,9 +25,9 @@ from typing import NoReturn, TypeVar
 import click
 
 from mesh_registry.cli import output
-from mesh_registry.client import RegistryClient
-from mesh_registry.errors import Gone, MeshError, Unavailable
-from mesh_registry.model import AgentList, EventType
+from mesh_registry.client import RegistryClient, ResumePoint
+from mesh_registry.errors import Gone, MeshError, NotFound, Unavailable
+from mesh_registry.model import Agent, AgentList, EventType
 
 T = TypeVar("T")
 DEFAULT_REGISTRY = "http://127.0.0.1:8000"
@@ -88,6 +89,7 @@ def get() -> None:
 
 
 @get.command("agents")
+@click.argument("names", nargs=-1)
 @namespace_option
 @all_namespaces_option
 @selector_option
@@ -98,13 +100,17 @@ def get() -> None:
 @click.pass_obj
 def get_agents(
     registry: Target,
+    names: tuple[str, ...],
     namespace: str,
     all_namespaces: bool,
     selector: str,
     capability: tuple[str, ...],
     fmt: str,
 ) -> None:
-    """List agents."""
+    """List agents, or show the agents NAMES (as kubectl get does)."""
+    if names:
+        _get_named(registry, names, namespace, all_namespaces or bool(selector or capability), fmt)
+        return
 
     async def fetch(client: RegistryClient) -> AgentList:
         scope = None if all_namespaces else namespace
@@ -118,6 +124,39 @@ def get_agents(
         click.echo(f"No agents found in {where}.", err=True)
     else:
         click.echo(output.agent_rows(agents.items, wide=fmt == "wide", namespaces=all_namespaces))
+
+
+def _get_named(
+    registry: Target, names: tuple[str, ...], namespace: str, filtered: bool, fmt: str
+) -> None:
+    """``get agents NAME…``: one agent as its object, several as a list; exit 1 if any is
+    missing, after showing the others."""
+    if filtered:
+        raise click.UsageError(
+            "names cannot be given with --all-namespaces, --selector or --capability"
+        )
+
+    async def fetch(client: RegistryClient) -> list[Agent | MeshError]:
+        found: list[Agent | MeshError] = []
+        for name in names:
+            try:
+                found.append(await client.get(name, namespace))
+            except NotFound as error:
+                found.append(error)
+        return found
+
+    results = _run(registry, fetch)
+    agents = [result for result in results if isinstance(result, Agent)]
+    for result in results:
+        if isinstance(result, MeshError):
+            click.echo(f"Error from {registry}: {result.message}", err=True)
+    if agents and fmt in ("json", "yaml"):
+        shown = agents[0] if len(names) == 1 else output.as_list(agents)
+        click.echo(output.dump(shown, fmt))
+    elif agents:
+        click.echo(output.agent_rows(agents, wide=fmt == "wide", namespaces=False))
+    if len(agents) < len(names):
+        sys.exit(1)
 
 
 @main.group()
@@ -159,25 +198,24 @@ def watch_agents(
     scope = None if all_namespaces else namespace
 
     async def follow(client: RegistryClient) -> None:
-        since: str | None = None
+        resume = ResumePoint()
         if fmt == "table":
             click.echo(f"{'EVENT':<9} {'NAME':<32} {'PHASE':<10} REVISION")
         while True:
             try:
                 async for event in client.watch(
-                    scope, since=since, selector=selector, capabilities=capability
+                    scope, since=resume.since, selector=selector, capabilities=capability
                 ):
                     if event.type is EventType.ERROR:
                         raise Gone(getattr(event.object, "message", "watch expired"))
-                    if event.revision:
-                        since = str(event.revision)
+                    resume.observe(event)
                     if fmt == "json":
                         click.echo(event.model_dump_json(exclude_none=True))
                     elif event.type is not EventType.BOOKMARK:
                         click.echo(output.event_line(event, namespaces=all_namespaces))
             except Gone as error:
                 click.echo(f"# {error.message}: starting again from the current state", err=True)
-                since = None
+                resume.restart()
             except Unavailable as error:
                 click.echo(f"# {error.message}; reconnecting", err=True)
                 await asyncio.sleep(1.0)
@@ -219,12 +257,11 @@ def discover(
         ),
     )
     if fmt in ("json", "yaml"):
-        data = [agent.model_dump(mode="json", exclude_none=True) for agent in found]
-        click.echo(output.as_yaml(data) if fmt == "yaml" else output.as_json(data))
-    elif not found:
+        click.echo(output.dump(found, fmt))  # an AgentList, as `get agents -o json` prints
+    elif not found.items:
         click.echo(f"No healthy provider of {', '.join(capability)}.", err=True)
     else:
-        click.echo(output.ranked_rows(found, capability[0]))
+        click.echo(output.ranked_rows(found.items, capability[0]))
 
 
 @main.command("run")

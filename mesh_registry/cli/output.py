@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mesh_registry.model import Agent, WatchEvent
+from mesh_registry.model import Agent, AgentList, ListMeta, WatchEvent
 
 
 def age(then: datetime | None, now: datetime | None = None) -> str:
@@ -156,6 +156,12 @@ def as_yaml(data: Any) -> str:
     import yaml  # only when asked for: keeps the command's start fast
 
     return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=False)).rstrip()
+
+
+def as_list(agents: Sequence[Agent]) -> AgentList:
+    """Agents fetched one by one, as a list: its revision is the newest of theirs."""
+    newest = max((agent.revision for agent in agents), default=0)
+    return AgentList(metadata=ListMeta(resource_version=str(newest)), items=list(agents))
 
 
 def dump(agent_or_list: Any, output: str) -> str:

@@ -73,14 +73,15 @@ def selector_from_label_selector(label_selector: Mapping[str, Any]) -> Selector:
     unknown = set(label_selector) - {"matchLabels", "matchExpressions"}
     if unknown:
         raise SelectorError(f"unknown field {sorted(unknown)[0]!r}", field="labelSelector")
-    match_labels = label_selector.get("matchLabels") or {}
+    # null is an absent field, as in Kubernetes' JSON; anything else must have the right type.
+    match_labels = _or_default(label_selector.get("matchLabels"), {})
     if not isinstance(match_labels, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in match_labels.items()
     ):
         raise SelectorError("must be an object of strings", field="matchLabels")
     requirements = list(selector_from_labels(match_labels).requirements)
-    expressions = label_selector.get("matchExpressions") or []
-    if not isinstance(expressions, Sequence) or isinstance(expressions, str):
+    expressions = _or_default(label_selector.get("matchExpressions"), [])
+    if not _is_list(expressions):
         raise SelectorError("must be a list", field="matchExpressions")
     for index, expression in enumerate(expressions):
         requirements.append(_expression_requirement(index, expression))
@@ -105,8 +106,8 @@ def _expression_requirement(index: int, expression: object) -> Requirement:
             + ", ".join(_EXPRESSION_OPERATORS),
             field=f"{where}.operator",
         )
-    values = expression.get("values") or []
-    if not isinstance(values, Sequence) or isinstance(values, str):
+    values = _or_default(expression.get("values"), [])
+    if not _is_list(values):
         raise SelectorError("must be a list of strings", field=f"{where}.values")
     if not all(isinstance(value, str) for value in values):
         raise SelectorError("must be a list of strings", field=f"{where}.values")
@@ -114,3 +115,11 @@ def _expression_requirement(index: int, expression: object) -> Requirement:
         return Requirement.create(key, operator, values)
     except RequirementError as error:
         raise SelectorError(error.message, field=f"{where}.{error.field}") from None
+
+
+def _or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)

@@ -19,11 +19,13 @@ from mesh_registry.model import (
     RequestSchemas,
     Status,
     TokenReview,
+    ignore_registry_fields,
 )
 
 _REF = "#/components/schemas/{model}"
 _REASONS = {
-    400: "Bad request: a malformed parameter, selector, continue token or resume revision",
+    400: "Bad request: an invalid namespace or name in the path, or a malformed parameter,"
+    " selector, continue token or resume revision",
     404: "No such agent",
     409: "Conflict: the name is taken, or the resourceVersion or uid precondition failed",
     410: "Expired: the revision is no longer in the history; list again",
@@ -56,10 +58,8 @@ def document() -> dict[str, Any]:
         by_alias=True,
         schema_generator=RequestSchemas,
     )
-    # Like parse_agent: a client's status is accepted and ignored.
-    schemas["$defs"]["Agent-Input"]["properties"]["status"] = {
-        "description": "Ignored: status is written by the registry only."
-    }
+    definitions = schemas["$defs"]
+    ignore_registry_fields(definitions["Agent-Input"], definitions["ObjectMeta-Input"])
     for unused in ("AgentStatus-Input", "Condition-Input"):
         schemas["$defs"].pop(unused, None)
     agent_in = refs[(Agent, "validation")]
@@ -85,28 +85,27 @@ def document() -> dict[str, Any]:
         "parameters": _LIST_PARAMETERS,
         "responses": {
             "200": {
-                "description": "An AgentList; with watch=true, a stream of watch events",
-                "content": {
-                    **_json(agent_list),
-                    "text/event-stream": {
-                        "schema": _SSE_EVENT,
-                        "description": "Events: `id: <resourceVersion>` (none on ERROR), "
-                        "`event: ADDED|MODIFIED|DELETED|BOOKMARK|ERROR`, `data: <object JSON>`",
-                    },
-                },
+                "description": "An AgentList; with watch=true, a stream of Server-Sent Events,"
+                " each `event: ADDED|MODIFIED|DELETED|BOOKMARK|ERROR` with the object as JSON in"
+                " `data`, and `id: <resourceVersion>` on every event but the initial ADDED ones"
+                " and ERROR (resume from the last `id` seen)",
+                "content": {**_json(agent_list), "text/event-stream": {"schema": _SSE_EVENT}},
             },
             **errors(400, 410, 503),
         },
     }
-    namespace = _path_parameter("namespace", validation.DNS1123_LABEL_PATTERN, 63)
-    name = _path_parameter("name", validation.DNS1123_SUBDOMAIN_PATTERN, 253)
+    namespace = _path_parameter("namespace", validation.DNS1123_LABEL)
+    name = _path_parameter("name", validation.DNS1123_SUBDOMAIN)
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "mcp-mesh registry",
             "version": __version__,
             "description": "A passive registry for MCP agents, with Kubernetes API conventions.",
+            "license": {"name": "Apache 2.0", "identifier": "Apache-2.0"},
         },
+        # Relative: the registry that serves this document.
+        "servers": [{"url": "/", "description": "This registry"}],
         "paths": {
             "/api/v1/agents": {"get": {**list_or_watch, "operationId": "listAgentsAllNamespaces"}},
             "/api/v1/namespaces/{namespace}/agents": {
@@ -127,7 +126,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getAgent",
                     "summary": "Read one agent",
-                    "responses": {**ok("The agent", agent_out), **errors(404)},
+                    "responses": {**ok("The agent", agent_out), **errors(400, 404)},
                 },
                 "put": {
                     "operationId": "replaceAgent",
@@ -157,7 +156,7 @@ def document() -> dict[str, Any]:
                     "summary": "Renew the agent's lease",
                     "responses": {
                         **ok("The agent's phase after the heartbeat", heartbeat),
-                        **errors(404, 503),
+                        **errors(400, 404, 503),
                     },
                 },
             },
@@ -167,7 +166,7 @@ def document() -> dict[str, Any]:
                     "operationId": "createCallToken",
                     "summary": "A short-lived token to call this agent with (for agents that "
                     "require one)",
-                    "responses": {**ok("The token", call_token, 201), **errors(404)},
+                    "responses": {**ok("The token", call_token, 201), **errors(400, 404)},
                 },
             },
             "/api/v1/tokenreviews": {
@@ -190,17 +189,24 @@ def document() -> dict[str, Any]:
                     "responses": {**ok("Ranked providers", agent_list), **errors(400)},
                 }
             },
-            "/healthz": {"get": _probe("healthz", "200 while the process runs")},
-            "/readyz": {"get": _probe("readyz", "200 once serving; 503 before, and when stopping")},
+            "/healthz": {"get": _probe("healthz", "200 while the process runs", _HEALTHZ, 200)},
+            "/readyz": {
+                "get": _probe(
+                    "readyz", "200 once serving; 503 before, and when stopping", _READYZ, 200, 503
+                )
+            },
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
                     "summary": "Prometheus metrics",
+                    # A token only with --protect-metrics, hence the empty alternative.
+                    "security": [{"bearer": []}, {}],
                     "responses": {
                         "200": {
                             "description": "Metrics in the Prometheus text format",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
+                        },
+                        **errors(401, 429),
                     },
                 }
             },
@@ -237,9 +243,8 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _path_parameter(name: str, pattern: str, longest: int) -> dict[str, Any]:
-    schema = {"type": "string", "pattern": pattern, "maxLength": longest}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+def _path_parameter(name: str, rule: validation.Rule) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": rule.schema()}
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -256,7 +261,7 @@ def _listed(name: str, description: str, item: dict[str, Any]) -> dict[str, Any]
     return _query(
         name,
         description + " Repeat the parameter, or separate values with commas.",
-        {"type": "array", "items": {"type": "string", **item}},
+        {"type": "array", "items": item},
     ) | {"style": "form", "explode": True}
 
 
@@ -270,13 +275,9 @@ _SSE_EVENT = {
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
 }
-_CAPABILITY = {"pattern": validation.CAPABILITY_NAME_PATTERN, "maxLength": 253}
-_NAMESPACE_SCHEMA = {
-    "pattern": "^(" + validation.DNS1123_LABEL_PATTERN[1:-1] + ")?$",
-    "maxLength": 63,
-}
-_PHASE = {"enum": [phase.value for phase in Phase]}
-_TAG_FILTER = {"pattern": "^[+-]?" + validation.TAG_PATTERN[1:]}
+_CAPABILITY = validation.CAPABILITY_NAME.schema()
+_PHASE = {"type": "string", "enum": [phase.value for phase in Phase]}
+_TAG_FILTER = validation.TAG_FILTER.schema()
 
 
 _SELECTOR = _query(
@@ -317,19 +318,47 @@ _DISCOVER_PARAMETERS = [
     _VERSION,
     _TAGS,
     _query(
-        "namespace", "Only this namespace (default: all).", {"type": "string", **_NAMESPACE_SCHEMA}
+        "namespace",
+        "Only this namespace (default: all).",
+        validation.DNS1123_LABEL.schema(optional=True),
     ),
     _listed("phase", "Phases to include (default: healthy).", _PHASE),
     _LIMIT,
 ]
 
 
-def _probe(operation: str, description: str) -> dict[str, Any]:
+def _probe(operation: str, summary: str, body: dict[str, Any], *codes: int) -> dict[str, Any]:
+    described = {200: "Healthy or ready", 503: "Not ready"}
+    responses = {
+        str(code): {"description": described[code], "content": _json(body)} for code in codes
+    }
     return {
         "operationId": operation,
-        "summary": description,
+        "summary": summary,
+        "security": [],  # probes never need a token
         "responses": {
-            "200": {"description": "Ready", "content": {"application/json": {"schema": {}}}},
-            "503": {"description": "Not ready", "content": {"application/json": {"schema": {}}}},
+            **responses,
+            "4XX": {"description": "A malformed request, refused before it reaches the probe"},
         },
     }
+
+
+_HEALTHZ = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ok"}},
+}
+_READYZ = {
+    "type": "object",
+    "required": ["ready", "revision", "agents", "selfPreservation"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "revision": _REVISION,
+        "agents": {"type": "integer", "minimum": 0},
+        "selfPreservation": {
+            "type": "boolean",
+            "description": "Whether offline transitions and deletions are held because far"
+            " more agents went quiet at once than normal churn explains",
+        },
+    },
+}

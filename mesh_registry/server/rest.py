@@ -62,13 +62,12 @@ class RestApi:
             "version": text(request, "version"),
             "tags": many(request, "tags"),
         }
-        since = resume_revision(request)
+        since = parse_revision(resume_revision(request))
         if flag(request, "watch"):
             events = self._access.watch(_principal(request), namespace, since=since, **filters)
-            return event_stream(events, self._settings)
+            return event_stream(events, self._settings, resumed=since is not None)
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
-        parse_revision(since)
         result = await self._access.list_agents(
             _principal(request),
             namespace,

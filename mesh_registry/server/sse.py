@@ -1,11 +1,19 @@
 """Watches over Server-Sent Events (DESIGN §7).
 
-Each event carries ``id: <resourceVersion>`` (none on ERROR, so that an error never moves a
-client's resume point), ``event: ADDED | MODIFIED | DELETED | BOOKMARK | ERROR`` and the object as
-one JSON ``data`` line. A client resumes with ``?resourceVersion=`` or the ``Last-Event-ID``
-header (which browsers' EventSource sends by itself on reconnect); the header wins when both are
-present, since it is the newer of the two. Comment lines keep idle connections open through
-proxies and client read timeouts.
+Each event carries ``event: ADDED | MODIFIED | DELETED | BOOKMARK | ERROR`` and the object as
+one JSON ``data`` line, and ``id: <resourceVersion>`` where resuming from that revision is
+correct. A client resumes with ``?resourceVersion=`` or the ``Last-Event-ID`` header (which
+browsers' EventSource sends by itself on reconnect); the header wins when both are present,
+since it is the newer of the two. Comment lines keep idle connections open through proxies and
+client read timeouts.
+
+Two kinds of event carry no ``id``, so that they never move a client's resume point:
+
+- ERROR events.
+- The ADDED events of a watch's initial state. They come in key order, not revision order, so
+  no one of them marks a point from which the rest of the state could be replayed. The BOOKMARK
+  that ends the initial state carries the revision it reflects; a client that reconnects before
+  it has no ``Last-Event-ID`` and starts over with a fresh initial state.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 
-from mesh_registry.model import EventType, WatchEvent
+from mesh_registry.model import Bookmark, EventType, WatchEvent
 from mesh_registry.server.settings import ServerSettings
 
 
@@ -27,10 +35,11 @@ def resume_revision(request: Request) -> str | None:
 
 
 def event_stream(
-    events: AsyncIterator[WatchEvent], settings: ServerSettings
+    events: AsyncIterator[WatchEvent], settings: ServerSettings, *, resumed: bool
 ) -> EventSourceResponse:
+    """The response of a watch; ``resumed``: it starts after a revision, with no initial state."""
     return EventSourceResponse(
-        _encode(events),
+        _encode(events, resumed),
         ping=settings.watch_keepalive,
         send_timeout=settings.watch_send_timeout,
         headers={"Cache-Control": "no-store"},
@@ -63,13 +72,18 @@ class _SharedJson:
 _json = _SharedJson()
 
 
-async def _encode(events: AsyncIterator[WatchEvent]) -> AsyncIterator[ServerSentEvent]:
+async def _encode(
+    events: AsyncIterator[WatchEvent], resumed: bool
+) -> AsyncIterator[ServerSentEvent]:
+    resumable = resumed  # false until the initial state has been sent
     try:
         async for event in events:
+            if isinstance(event.object, Bookmark) and event.object.ends_initial_state:
+                resumable = True
             yield ServerSentEvent(
                 data=_json(event.object),
                 event=event.type.value,
-                id=None if event.type is EventType.ERROR else str(event.revision),
+                id=str(event.revision) if resumable and event.type is not EventType.ERROR else None,
             )
     finally:
         # Ends the service's stream (and its subscription) when the client goes away.

@@ -263,7 +263,6 @@ async def test_pagination_exact_sizes(registry: Registry) -> None:
         ({"limit": 10_001}, "limit"),
         ({"continue_token": "garbage!"}, "continue"),
         ({"continue_token": "eyJydiI6IDF9"}, "continue"),  # valid base64 JSON, wrong shape
-        ({"continue_token": "eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0"}, "future"),
         ({"selector": "a in ("}, "labelSelector"),
         ({"capabilities": ["bad name"]}, "capability"),
         ({"phases": ["asleep"]}, "phase"),
@@ -274,6 +273,14 @@ async def test_bad_list_queries(registry: Registry, arguments: dict, words: str)
     await registry.create(agent_body("a", ["x.y"]))
     with pytest.raises(BadRequest, match=words):
         await registry.list_agents(**arguments)
+
+
+async def test_continue_token_from_the_future_is_gone(registry: Registry) -> None:
+    # A token of a revision the registry never reached (its data was restored from an older
+    # copy, say): as for a compacted one, the client must start the list again.
+    await registry.create(agent_body("a", ["x.y"]))
+    with pytest.raises(Gone, match="future"):
+        await registry.list_agents(continue_token="eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0")
 
 
 async def test_continue_token_past_the_history_is_gone(

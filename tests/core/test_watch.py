@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
+
+import pytest
 
 from mesh_registry.clock import ManualClock
 from mesh_registry.config import RegistryConfig
+from mesh_registry.errors import Gone
 from mesh_registry.model import INITIAL_EVENTS_END, Agent, Bookmark, EventType, Status
 from mesh_registry.service import Registry
 from mesh_registry.store import Retention
@@ -70,33 +74,48 @@ async def test_resume_splices_history_and_live_changes_without_gaps(registry: Re
     await log.close()
 
 
-async def test_compacted_revision_gives_error_410_then_end(
-    config: RegistryConfig, clock: ManualClock
-) -> None:
+@pytest.fixture
+async def compacting(config: RegistryConfig, clock: ManualClock) -> AsyncIterator[Registry]:
+    """A registry at revision 10 that keeps three changes of history."""
     config = replace(config, retention=Retention(max_events=3))
     async with Registry(config, clock=clock) as registry:
         for i in range(10):
             await registry.create(agent_body(f"a{i}", ["x.y"]))
-        await registry._store.compact()
-        log = EventLog(registry.watch(since=2))
-        await log.wait_for_end()
-        assert [e.type for e in log.events] == [ERROR]
-        status = log.events[0].object
-        assert isinstance(status, Status)
-        assert (status.code, status.reason) == (410, "Expired")
-        assert "too old resource version: 2" in status.message
-        # From the compacted revision itself, nothing is missing: it works.
-        ok = EventLog(registry.watch(since=7))
-        await ok.wait_for(has(3))
-        assert [e.revision for e in ok.events] == [8, 9, 10]
-        await ok.close()
+        yield registry
 
 
-async def test_future_revision_gives_error_410(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    log = EventLog(registry.watch(since=99))
+async def test_a_compacted_revision_is_refused_before_the_stream_starts(
+    compacting: Registry,
+) -> None:
+    await compacting._store.compact()
+    # Refused at once (over HTTP: a 410 response), not as an event of a stream.
+    with pytest.raises(Gone, match="too old resource version: 2"):
+        compacting.watch(since=2)
+    # From the compacted revision itself, nothing is missing: it works.
+    ok = EventLog(compacting.watch(since=7))
+    await ok.wait_for(has(3))
+    assert [e.revision for e in ok.events] == [8, 9, 10]
+    await ok.close()
+
+
+async def test_compaction_after_the_watch_was_accepted_gives_error_410_then_end(
+    compacting: Registry,
+) -> None:
+    events = compacting.watch(since=2)  # accepted: the history still holds revision 3
+    await compacting._store.compact()  # ... and loses it before the stream replays it
+    log = EventLog(events)
     await log.wait_for_end()
-    assert log.summary() == [("ERROR", "Expired", "")]
+    assert [e.type for e in log.events] == [ERROR]
+    status = log.events[0].object
+    assert isinstance(status, Status)
+    assert (status.code, status.reason) == (410, "Expired")
+    assert "too old resource version: 2" in status.message
+
+
+async def test_a_future_revision_is_refused_before_the_stream_starts(registry: Registry) -> None:
+    await registry.create(agent_body("a", ["x.y"]))
+    with pytest.raises(Gone, match="newer than the registry's revision 1"):
+        registry.watch(since=99)
 
 
 async def test_filtered_watch_reports_membership_changes(registry: Registry) -> None:

@@ -102,5 +102,5 @@ async def test_tool_errors_carry_the_rest_messages(registry: RegistryProcess, ns
             await mcp.call_tool("heartbeat", {"name": "nobody", "namespace": ns})
         assert str(not_found.value) == missing
 
-        with pytest.raises(ToolError, match="labelSelector"):
+        with pytest.raises(ToolError, match="selector"):
             await mcp.call_tool("discover_services", {"selector": "a in ("})

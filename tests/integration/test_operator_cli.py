@@ -122,6 +122,49 @@ def test_discover(registry: RegistryProcess, populated: str) -> None:
     assert "invalid version range" in bad.stderr
 
 
+def test_discover_as_json_is_an_agent_list(registry: RegistryProcess, populated: str) -> None:
+    # As `get agents -o json` and /api/v1/discover give it: the same kind, the same order.
+    found = mesh(registry, "discover", "weather.forecast", "-n", populated, "-o", "json")
+    assert found.returncode == 0, found.stderr
+    as_json = json.loads(found.stdout)
+    assert as_json["kind"] == "AgentList"
+    assert as_json["metadata"]["resourceVersion"]
+    rest = httpx.get(
+        registry.url + "/api/v1/discover",
+        params={"capability": "weather.forecast", "namespace": populated},
+    ).json()
+    assert [a["metadata"]["name"] for a in as_json["items"]] == [
+        a["metadata"]["name"] for a in rest["items"]
+    ]
+    as_yaml = yaml.safe_load(
+        mesh(registry, "discover", "weather.forecast", "-n", populated, "-o", "yaml").stdout
+    )
+    assert as_yaml["kind"] == "AgentList"
+
+
+def test_get_agents_by_name(registry: RegistryProcess, populated: str) -> None:
+    one = mesh(registry, "get", "agents", "weather-eu", "-n", populated)
+    assert one.returncode == 0, one.stderr
+    assert [row.split()[0] for row in one.stdout.splitlines()] == ["NAME", "weather-eu"]
+    as_json = json.loads(
+        mesh(registry, "get", "agents", "weather-eu", "-n", populated, "-o", "json").stdout
+    )
+    assert (as_json["kind"], as_json["metadata"]["name"]) == ("Agent", "weather-eu")
+    two = mesh(registry, "get", "agents", "weather-eu", "date", "-n", populated, "-o", "json")
+    listed = json.loads(two.stdout)
+    assert listed["kind"] == "AgentList"
+    assert [a["metadata"]["name"] for a in listed["items"]] == ["weather-eu", "date"]
+    # A missing one: the others are shown, the error is said, the exit status is 1.
+    partly = mesh(registry, "get", "agents", "weather-eu", "nobody", "-n", populated)
+    assert partly.returncode == 1
+    assert "weather-eu" in partly.stdout
+    assert "nobody" in partly.stderr
+    assert "not found" in partly.stderr
+    refused = mesh(registry, "get", "agents", "weather-eu", "-A")
+    assert refused.returncode == 2
+    assert "names cannot be given with --all-namespaces" in refused.stderr
+
+
 def test_watch_prints_events_as_they_come(registry: RegistryProcess, populated: str) -> None:
     process = subprocess.Popen(
         [str(MESH), "watch", "agents", "-n", populated],

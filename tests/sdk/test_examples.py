@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,7 +13,13 @@ from fastmcp.exceptions import ToolError
 
 from tests.sdk.conftest import StartAgent
 from tests.support.agent_processes import EXAMPLES, AgentProcess
-from tests.support.processes import Process, RegistryProcess, eventually, running_registry
+from tests.support.processes import (
+    ROOT,
+    Process,
+    RegistryProcess,
+    eventually,
+    running_registry,
+)
 
 WEATHER_EU = {"MESH_AGENT_LABELS": "env=prod,region=eu", "MESH_AGENT_VERSION": "1.4.0"}
 WEATHER_US = {"MESH_AGENT_LABELS": "env=prod,region=us", "MESH_AGENT_VERSION": "2.1.0"}
@@ -24,8 +31,15 @@ async def report(consumer: AgentProcess) -> str:
         return str((await client.call_tool("daily_report", {"city": "Paris"})).data)
 
 
+def readme_python_after(marker: str) -> str:
+    """The first Python block of the README after the line that contains ``marker``."""
+    text = (ROOT / "README.md").read_text()
+    after = text[text.index(marker) :]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 async def test_the_report_prefers_the_fast_forecast_and_fails_over(
-    start_agent: StartAgent, registry: RegistryProcess, ns: str
+    start_agent: StartAgent, registry: RegistryProcess, ns: str, tmp_path: Path
 ) -> None:
     date = start_agent(EXAMPLES / "date_agent.py", "date", cli=True)
     eu = start_agent(
@@ -48,6 +62,15 @@ async def test_the_report_prefers_the_fast_forecast_and_fails_over(
     )
     assert caller.wait_exit() == 0, caller.output
     assert LINE.match(caller.lines[-1]), caller.output
+
+    # The README's MCP example, as a newcomer pastes it, against these agents (on ephemeral
+    # ports: a strict client once refused their records).
+    snippet = readme_python_after("Any MCP client can drive the registry")
+    script = tmp_path / "readme_mcp.py"
+    script.write_text(snippet.replace("http://127.0.0.1:8000", registry.url))
+    pasted = Process([str(script)])
+    assert pasted.wait_exit() == 0, pasted.output
+    assert "weather-eu" in pasted.lines[-1], pasted.output
 
     eu.stop(signal.SIGTERM)
     line = await report(consumer)

@@ -16,7 +16,13 @@ from mesh_registry.errors import Unauthorized
 from mesh_registry.model import EventType
 from tests.security.conftest import TOKENS, agent_body, bearer, token, write_tokens
 from tests.support.agent_processes import MCP_MESH
-from tests.support.processes import Process, RegistryProcess, eventually, running_registry
+from tests.support.processes import (
+    Process,
+    RegistryProcess,
+    eventually,
+    running_registry,
+    wait_until,
+)
 from tests.support.watching import EventLog, about, initial_events_ended
 
 A = "/api/v1/namespaces/team-a/agents"
@@ -220,6 +226,24 @@ def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path)
     ]
     for secret in [t for t, _, _ in TOKENS.values()] + ["wrong-token-value-xyz"]:
         assert secret not in registry.output
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_credentials_in_query_strings_never_reach_the_logs(log_format: str) -> None:
+    # Refused (tokens go in the Authorization header), and not written down either.
+    secrets = ["query-token-1", "query-token-2", "query-key-3"]
+    with running_registry(
+        "--db", ":memory:", "--log-format", log_format, "--access-log"
+    ) as registry:
+        query = f"token={secrets[0]}&limit=5&access_token={secrets[1]}&api_key={secrets[2]}"
+        assert httpx.get(f"{registry.url}/api/v1/agents?{query}").status_code == 200
+        wait_until(lambda: any("limit=5" in line for line in registry.lines))
+        registry.stop()
+    for secret in secrets:
+        assert secret not in registry.output
+    assert "token=[REDACTED]&limit=5&access_token=[REDACTED]&api_key=[REDACTED]" in (
+        registry.output
+    )
 
 
 def test_too_many_requests_get_429_with_retry_after(tmp_path: Path) -> None:
