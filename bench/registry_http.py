@@ -220,7 +220,14 @@ async def main(quick: bool) -> dict[str, Any]:
     results["ceiling"] = heartbeat_ceiling(connections, seconds)
     with tempfile.TemporaryDirectory() as directory:
         registry = RegistryProcess(
-            "--port", "0", "--db", str(Path(directory) / "bench.db"), "--sync", "normal"
+            "--port",
+            "0",
+            "--db",
+            str(Path(directory) / "bench.db"),
+            "--sync",
+            "normal",
+            "--max-connections",
+            "5000",  # 1,000 watchers, 100 stalled ones and the load generator's connections
         ).wait_ready()
         try:
             names = await register(registry.url, agents, interval=600)

@@ -38,8 +38,9 @@ from mesh_agent.providers import ChannelPool
 from mesh_agent.resolver import Resolver
 from mesh_agent.settings import AgentSettings, ResolvedSettings
 from mesh_registry.client import RegistryClient
+from mesh_registry.logs import configure_unless_configured
 from mesh_registry.model import Agent, DependencySpec, field_errors, parse_agent
-from mesh_registry.serving import listen, signals_end_the_serve_loop
+from mesh_registry.serving import listen, server_config, signals_end_the_serve_loop
 
 if TYPE_CHECKING:
     from mesh_agent.wasm.runtime import Runtime
@@ -222,12 +223,7 @@ class MeshAgent:
         """Serve until SIGTERM or SIGINT; then unregister and return (exit code 0)."""
         from mesh_registry.serving import run
 
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-            )
-            # One line per heartbeat and per call is noise; our own loggers say what matters.
-            logging.getLogger("httpx").setLevel(logging.WARNING)
+        configure_unless_configured()
         try:
             run(self.serve())
         except (OSError, ValueError) as error:
@@ -252,10 +248,10 @@ class MeshAgent:
         )
         if settings.require_token and self.mcp.auth is None:
             self.mcp.auth = RegistryTokenVerifier(registry_client, record.key)
-        app = self.mcp.http_app(path="/mcp")
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT)
-        )
+        # Stateless, as the registry: no client can make an agent hold sessions (see
+        # docs/design.md for what that leaves to clients of older protocol versions).
+        app = self.mcp.http_app(path="/mcp", stateless_http=True)
+        config = server_config(app, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT))
         pool = ChannelPool(CallTokenCache(registry_client))
         async with registry_client as registry:
             self._lifecycle = Lifecycle(

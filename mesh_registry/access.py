@@ -46,7 +46,13 @@ from mesh_registry.model import (
     TokenReviewStatus,
     WatchEvent,
 )
-from mesh_registry.service import AgentInput, Registration, Registry, not_found
+from mesh_registry.service import (
+    AgentInput,
+    Registration,
+    Registry,
+    not_found,
+    precondition_revision,
+)
 
 OWNER_ANNOTATION = "mcp-mesh.io/owner"
 audit = logging.getLogger("mesh_registry.audit")
@@ -125,6 +131,10 @@ class Access:
     ) -> Agent:
         key = ObjectKey(namespace, name)
         with self._audited(principal, "delete", key):
+            # Checked before anything is looked up: a malformed precondition is a 400.
+            resource_version = precondition_revision(
+                resource_version, "preconditions.resourceVersion"
+            )
             self._require(principal, Role.AGENT, namespace)
             while True:
                 current = self.registry.find(key)
@@ -187,10 +197,12 @@ class Access:
         """A token to call agent ``namespace/name`` with: for whoever may discover it."""
         self._require(principal, Role.READER, namespace)
         key = ObjectKey(namespace, name)
-        if self.registry.find(key) is None:
+        agent = self.registry.find(key)
+        if agent is None:
             raise not_found(key)
         audience = str(key)
-        token, expires = self._call_tokens.issue(principal.subject, audience)
+        # Bound to this very agent: one deleted and created again under the name is another.
+        token, expires = self._call_tokens.issue(principal.subject, audience, agent.metadata.uid)
         return CallToken(
             token=token,
             audience=audience,
@@ -207,8 +219,11 @@ class Access:
                 spec, error="not a valid call token: expired, altered, or not issued here"
             )
         namespace, _, name = claims.audience.partition("/")
+        # Only an agent of the namespace may learn anything of the token (not even whom the
+        # agent it names belongs to).
+        self._require(principal, Role.AGENT, namespace)
         agent = self.registry.find(ObjectKey(namespace, name))
-        if agent is None:
+        if agent is None or agent.metadata.uid != claims.uid:
             return _reviewed(
                 spec, error=f'the agent the token was issued for, "{claims.audience}", is gone'
             )

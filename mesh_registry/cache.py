@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from mesh_registry.codec import decode, with_revision
 from mesh_registry.discovery import Match, Query
 from mesh_registry.model import Agent, EventType, ObjectKey
-from mesh_registry.store import Change, Snapshot, Store
+from mesh_registry.store import Change, Compacted, Snapshot, Store, Unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +70,25 @@ class WatchCache:
         self._listeners: list[Listener] = []
         store.set_commit_listener(self._on_commit)
 
-    def load(self, snapshot: Snapshot) -> None:
+    def load(self, snapshot: Snapshot) -> list[Unreadable]:
+        """Take in every stored object; return those that cannot be decoded (left out)."""
+        unreadable = []
         for record in snapshot.records:
-            agent = decode(record.value, record.revision)
+            try:
+                agent = decode(record.value, record.revision)
+            except (ValidationError, ValueError, RecursionError) as error:
+                unreadable.append(Unreadable(record, _reason(error)))
+                continue
             self._objects[record.key] = agent
             self._index(record.key, agent)
         self._sorted_keys = None
         self._revision = snapshot.revision
+        return unreadable
+
+    def skip_to(self, revision: int) -> None:
+        """The store moved on to ``revision`` without a change to report (it set unreadable
+        records aside, see ``Store.quarantine``)."""
+        self._revision = max(self._revision, revision)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -134,8 +148,15 @@ class WatchCache:
         return self._page(query, limit, revision, after, state, extra_keys=earlier)
 
     async def history(self, since: int, until: int) -> list[ObjectChange]:
-        """The changes after ``since`` up to ``until``, decoded. Raise ``store.Compacted``."""
-        return [_decode_change(c) for c in await self._store.changes_since(since, until)]
+        """The changes after ``since`` up to ``until``, decoded. Raise ``store.Compacted``, also
+        when a change cannot be decoded: the history is of no use from before it."""
+        decoded = []
+        for change in await self._store.changes_since(since, until):
+            try:
+                decoded.append(_decode_change(change))
+            except (ValidationError, ValueError, RecursionError):
+                raise Compacted(since, change.revision) from None
+        return decoded
 
     # -- internals -------------------------------------------------------------------------
 
@@ -266,6 +287,13 @@ def _discard(index: dict[_K, set[ObjectKey]], entry: _K, key: ObjectKey) -> None
         holders.discard(key)
         if not holders:
             del index[entry]
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors(include_url=False)[0]
+        return f"{error.error_count()} problems, the first: {first['msg']}"
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 def _decode_change(change: Change) -> ObjectChange:

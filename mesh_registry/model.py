@@ -29,7 +29,12 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, PydanticSerializationError, core_schema, to_json
 
 from mesh_registry import validation
-from mesh_registry.selector import SelectorError, parse_selector
+from mesh_registry.selector import (
+    MAX_REQUIREMENTS,
+    MAX_SELECTOR_LENGTH,
+    SelectorError,
+    parse_selector,
+)
 from mesh_registry.validation import tool_name_errors
 from mesh_registry.versions import VersionError, parse_version, parse_version_range
 
@@ -46,6 +51,9 @@ class Limits:
     DEPENDENCIES = 128
     TAGS = 32
     SCHEMA_BYTES = 64 * 1024
+    # Arrays and objects within arrays and objects: far more than any real schema needs, and
+    # far from the depth at which parsers give up (and a stored record could not be read).
+    SCHEMA_DEPTH = 64
     DESCRIPTION_CHARS = 4096
     ENDPOINT_CHARS = validation.ENDPOINT_MAX_LENGTH
     HEALTH_INTERVAL_MIN = 0.1
@@ -193,6 +201,12 @@ def _check_tags(tags: list[str]) -> list[str]:
 def _check_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     if schema is None:
         return None
+    depth = validation.nesting_depth(schema, Limits.SCHEMA_DEPTH)
+    if depth > Limits.SCHEMA_DEPTH:
+        raise _invalid(
+            f"a schema may nest at most {Limits.SCHEMA_DEPTH} levels of arrays and objects,"
+            f" got more than {Limits.SCHEMA_DEPTH}"
+        )
     try:
         size = len(to_json(schema))
     except (PydanticSerializationError, ValueError, RecursionError):
@@ -220,11 +234,13 @@ class Capability(MeshModel):
     description: str = Field(default="", max_length=Limits.DESCRIPTION_CHARS)
     input_schema: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"The tool's input JSON Schema; at most {Limits.SCHEMA_BYTES} bytes.",
+        description=f"The tool's input JSON Schema; at most {Limits.SCHEMA_BYTES} bytes and"
+        f" {Limits.SCHEMA_DEPTH} levels of nesting.",
     )
     output_schema: dict[str, Any] | None = Field(
         default=None,
-        description=f"The tool's output JSON Schema; at most {Limits.SCHEMA_BYTES} bytes.",
+        description=f"The tool's output JSON Schema; at most {Limits.SCHEMA_BYTES} bytes and"
+        f" {Limits.SCHEMA_DEPTH} levels of nesting.",
     )
 
     @checked("name")
@@ -270,7 +286,10 @@ class DependencySpec(MeshModel):
 
     capability: str = Field(json_schema_extra=_CAPABILITY_NAME)
     selector: str = Field(
-        default="", description="A label selector (Kubernetes' grammar); empty: any provider."
+        default="",
+        description="A label selector (Kubernetes' grammar, at most"
+        f" {MAX_REQUIREMENTS} requirements); empty: any provider.",
+        json_schema_extra={"maxLength": MAX_SELECTOR_LENGTH},
     )
     version: str = Field(
         default="", description="A version range (npm syntax, e.g. '>=1.2 <2'); empty: any."

@@ -68,6 +68,7 @@ from mesh_registry.store import (
     Store,
     StoreStats,
     StoreUnavailable,
+    Unreadable,
 )
 from mesh_registry.watch import Hub, check_resumable, stream
 
@@ -103,6 +104,7 @@ class RegistryStats:
     store: StoreStats
     events_delivered: int  # watch events queued for watchers
     watchers_dropped: int  # watchers ended for falling behind
+    damaged: str | None  # why the store's data cannot be trusted, if it cannot
 
 
 class Registry:
@@ -135,18 +137,31 @@ class Registry:
         self._status_tasks: set[asyncio.Task[None]] = set()
         self._syncing: set[ObjectKey] = set()
         self._status_locks: KeyedLocks[ObjectKey] = KeyedLocks()
+        self.quarantined = 0  # records set aside at start: they could not be read
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, load every object, take over the leases. Raise ``Unavailable``."""
+        """Open the store, load every object, take over the leases. Raise ``Unavailable``.
+
+        A record that cannot be read back is set aside (see :meth:`Store.quarantine`) and
+        reported; the others are served. Whatever fails, the store is closed again.
+        """
         try:
             snapshot = await self._store.open()
         except StoreUnavailable as error:
             raise Unavailable(str(error)) from error
-        with _collector_paused():
-            self._cache.load(snapshot)
-            self._health.start(self._cache.objects(), snapshot.leases)
+        try:
+            with _collector_paused():
+                unreadable = self._cache.load(snapshot)
+            await self._quarantine(unreadable)
+            with _collector_paused():
+                self._health.start(self._cache.objects(), snapshot.leases)
+        except BaseException as error:
+            await self._store.close()
+            if isinstance(error, StoreUnavailable):
+                raise Unavailable(str(error)) from error
+            raise
         self._maintenance = asyncio.create_task(self._maintain(), name="registry-maintenance")
         self._ready = True
         log.info(
@@ -154,6 +169,24 @@ class Registry:
             len(self._cache),
             self._cache.revision,
             self.config.database,
+        )
+
+    async def _quarantine(self, unreadable: list[Unreadable]) -> None:
+        if not unreadable:
+            return
+        for bad in unreadable:
+            log.error(
+                "record %s at revision %d cannot be read (%s): set aside in the quarantine"
+                " table, not served",
+                bad.record.key,
+                bad.record.revision,
+                bad.reason,
+            )
+        self._cache.skip_to(await self._store.quarantine(unreadable))
+        self.quarantined += len(unreadable)
+        log.error(
+            "%d records quarantined; the history is compacted: every watcher lists again",
+            len(unreadable),
         )
 
     async def stop(self) -> None:
@@ -182,8 +215,9 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        """Open, loaded and serving (false from the start of a shutdown)."""
-        return self._ready and not self._stopping
+        """Open, loaded and serving (false from the start of a shutdown, and once the store
+        reports its data damaged)."""
+        return self._ready and not self._stopping and self._store.damaged is None
 
     def begin_shutdown(self) -> None:
         """Stop taking watches and end the open ones; requests in flight still complete.
@@ -214,6 +248,7 @@ class Registry:
             store=self._store.stats.snapshot(),
             events_delivered=self._hub.delivered,
             watchers_dropped=self._hub.dropped,
+            damaged=self._store.damaged,
         )
 
     # -- writes ----------------------------------------------------------------------------
@@ -273,6 +308,7 @@ class Registry:
         """Delete an agent at once; return its last state. Optional preconditions on the
         version and uid answer ``Conflict`` when they do not hold."""
         key = ObjectKey(namespace, name)
+        resource_version = precondition_revision(resource_version, "preconditions.resourceVersion")
         while True:
             current = self._require(key)
             self._check_preconditions(current, resource_version, uid)
@@ -531,6 +567,12 @@ class Registry:
                 f"the name of the object ({agent.metadata.name}) does not match the name of"
                 f" the request ({name})"
             )
+        written = agent.metadata.resource_version
+        checked = precondition_revision(written, "metadata.resourceVersion")
+        if checked != written:
+            agent = agent.model_copy(
+                update={"metadata": agent.metadata.model_copy(update={"resource_version": None})}
+            )
         return agent
 
     def _new_object(self, incoming: Agent) -> Agent:
@@ -719,6 +761,16 @@ def not_found(key: ObjectKey) -> BadRequest | NotFound:
 
 def _time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def precondition_revision(value: str | None, field: str) -> str | None:
+    """A ``resourceVersion`` given as a precondition: ``None`` when absent or empty (as in
+    Kubernetes), ``BadRequest`` naming ``field`` unless it is a revision."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise BadRequest(f"{field}: {value!r} is not a resource version")
+    return value
 
 
 def parse_revision(since: str | int | None) -> int | None:

@@ -1,7 +1,8 @@
 """Running an ASGI app the way every mcp-mesh process does: the registry and the agents.
 
 Bind the socket first (a taken port is one clear line, and port 0 reveals the real port before
-anything registers it), run on uvloop where installed, and exit 0 after a SIGTERM or SIGINT.
+anything registers it), bound what each connection may hold (``http_guard``), run on uvloop
+where installed, and exit 0 after a SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
+
+import uvicorn
+
+from mesh_registry.http_guard import HttpLimits, guarded_protocol
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,6 +37,12 @@ def listen(host: str, port: int) -> socket.socket:
         listener.close()
         raise
     return listener
+
+
+def server_config(app: Any, limits: HttpLimits | None = None, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``, its connections bounded by ``limits``."""
+    bounded = (limits or HttpLimits()).bounded_by_descriptors()
+    return uvicorn.Config(app, http=guarded_protocol(bounded), log_config=None, **options)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

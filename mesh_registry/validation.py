@@ -138,6 +138,24 @@ _SEMVER = re.compile(_SEMVER_FMT)
 _ENDPOINT = re.compile(_ENDPOINT_FMT)
 
 
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply arrays and objects nest in the JSON value ``value`` (a scalar is 0), counted
+    without recursion and only up to ``limit + 1``: enough to say that it is too deep."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth) for child in children)
+    return deepest
+
+
 def max_length_error(limit: int) -> str:
     return f"must be no more than {limit} characters"
 

@@ -78,13 +78,10 @@ def main(
     export_agent_options(options)
     sys.argv[0] = display_name(command)  # the agent's default name comes from it
     policy = RestartPolicy(max_restarts, restart_backoff, max(restart_backoff, restart_backoff_max))
+    from mesh_registry.logs import configure_unless_configured
     from mesh_registry.serving import run
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-        )
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_unless_configured()
     try:
         run(serve(command, prefix=capability_prefix, policy=policy, call_timeout=call_timeout))
     except (ChildFailed, OSError, ValueError) as error:

@@ -24,6 +24,7 @@ _ALGORITHM = "HS256"
 class CallClaims:
     subject: str  # who calls
     audience: str  # whom: "namespace/name"
+    uid: str  # the uid of the agent called: not one created again under its name
     expires: float  # epoch seconds
 
 
@@ -40,14 +41,16 @@ class CallTokens:
         self._key = key or secrets.token_bytes(32)
         self._clock = clock
 
-    def issue(self, subject: str, audience: str) -> tuple[str, float]:
-        """A token for ``subject`` to call ``audience``, and when it expires."""
+    def issue(self, subject: str, audience: str, uid: str | None) -> tuple[str, float]:
+        """A token for ``subject`` to call ``audience`` (the agent with ``uid``), and when it
+        expires."""
         now = self._clock()
         expires = now + self.ttl
         claims = {
             "iss": ISSUER,
             "sub": subject,
             "aud": audience,
+            "uid": uid or "",
             "iat": int(now),
             "exp": int(expires),
             "jti": secrets.token_hex(8),
@@ -68,14 +71,15 @@ class CallTokens:
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
-                    "require": ["exp", "sub", "aud", "iss"],
+                    "require": ["exp", "sub", "aud", "iss", "uid"],
                 },
             )
         except jwt.PyJWTError:
             return None
-        subject, audience, expires = claims["sub"], claims["aud"], claims["exp"]
-        if not isinstance(subject, str) or not isinstance(audience, str):
+        subject, audience, uid = claims["sub"], claims["aud"], claims["uid"]
+        if not all(isinstance(claim, str) for claim in (subject, audience, uid)):
             return None
+        expires = claims["exp"]
         if not isinstance(expires, int | float) or expires <= self._clock():
             return None
-        return CallClaims(subject, audience, float(expires))
+        return CallClaims(subject, audience, uid, float(expires))

@@ -106,7 +106,7 @@ class TokenTable:
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ValueError(f"tokens file {path}: not YAML or JSON: {error}") from None
+            raise ValueError(f"tokens file {path}: not YAML or JSON: {_where(error)}") from None
         return cls.parse(document)
 
     def principal(self, token: str) -> Principal | None:
@@ -117,6 +117,16 @@ class TokenTable:
 
     def __len__(self) -> int:
         return len(self._by_digest)
+
+
+def _where(error: yaml.YAMLError) -> str:
+    """Where the file fails to parse, and the parser's description of the problem; never the
+    text of the line, which may hold a token."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or "unreadable"
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 class Authenticator:

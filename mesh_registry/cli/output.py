@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from mesh_registry.logs import escape_controls
 from mesh_registry.model import Agent, AgentList, ListMeta, WatchEvent
 
 
@@ -22,7 +23,7 @@ def age(then: datetime | None, now: datetime | None = None) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [list(map(str, row)) for row in rows]
+    rows = [[escape_controls(str(cell)) for cell in row] for row in rows]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -82,13 +83,15 @@ def ranked_rows(agents: Sequence[Agent], capability: str) -> str:
 
 
 def describe(agent: Agent) -> str:
+    """An agent for a terminal. What a record holds is shown, never obeyed: control characters
+    in free text (a terminal's escape sequences, say) are written as escapes."""
     meta, spec, status = agent.metadata, agent.spec, agent.status
 
     def when(value: datetime | None) -> str:
         return "<none>" if value is None else f"{value.isoformat()} ({age(value)} ago)"
 
     def block(values: dict[str, str]) -> list[str]:
-        return [f"{k}={v}" for k, v in sorted(values.items())] or ["<none>"]
+        return [escape_controls(f"{k}={v}") for k, v in sorted(values.items())] or ["<none>"]
 
     lines = [
         f"Name:              {meta.name}",
@@ -139,6 +142,10 @@ def describe(agent: Agent) -> str:
 
 
 def event_line(event: WatchEvent, *, namespaces: bool) -> str:
+    return escape_controls(_event_line(event, namespaces=namespaces))
+
+
+def _event_line(event: WatchEvent, *, namespaces: bool) -> str:
     obj = event.object
     if isinstance(obj, Agent):
         name = f"{obj.metadata.namespace}/{obj.metadata.name}" if namespaces else obj.metadata.name

@@ -24,11 +24,12 @@ from mesh_registry.auth import Authenticator
 from mesh_registry.config import RegistryConfig
 from mesh_registry.errors import Unavailable
 from mesh_registry.health import HealthPolicy
-from mesh_registry.logs import configure
+from mesh_registry.http_guard import HttpLimits
+from mesh_registry.logs import adopt_library_loggers, configure
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.service import Registry
-from mesh_registry.serving import listen, run, signals_end_the_serve_loop
+from mesh_registry.serving import listen, run, server_config, signals_end_the_serve_loop
 from mesh_registry.store import Retention
 
 log = logging.getLogger("mesh_registry")
@@ -86,6 +87,24 @@ GC_THRESHOLDS = (10_000, 20, 100)  # the defaults are (700, 10, 10)
     help="Seconds a watcher's socket may take no data before the watch is closed.",
 )
 @click.option("--max-body-size", type=int, default=1024 * 1024, help="Bytes.")
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=64 * 1024,
+    help="Bytes of a request's URL and headers; 431 beyond.",
+)
+@click.option(
+    "--request-head-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    help="Seconds for a request's head to arrive; 408 and closed beyond.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    help="Open connections (watches count); beyond, 503 and closed.",
+)
 @click.option("--metrics/--no-metrics", default=True, help="Serve /metrics.")
 @click.option(
     "--tokens-file",
@@ -230,11 +249,18 @@ async def _serve(
     # Imported here: FastMCP takes a second to import, and --help or a bad option need none of it.
     from mesh_registry.server.app import create_app
 
+    adopt_library_loggers()  # FastMCP set up a handler of its own as it was imported
+
     registry = Registry(config)
     try:
         await registry.start()
     except Unavailable as error:
         click.echo(f"mcp-mesh-registry: {error}", err=True)
+        listener.close()
+        return 1
+    except Exception as error:  # one line and exit 1, never a hang at start
+        log.exception("the registry could not start")
+        click.echo(f"mcp-mesh-registry: cannot start: {type(error).__name__}: {error}", err=True)
         listener.close()
         return 1
     # The loaded records live as long as the process: keep the cyclic collector from rescanning
@@ -248,9 +274,13 @@ async def _serve(
     host, port = listener.getsockname()[:2]
     tls = options["ssl_certfile"] is not None
     try:
-        uvicorn_config = uvicorn.Config(
+        uvicorn_config = server_config(
             create_app(registry, settings, authenticator),
-            log_config=None,
+            HttpLimits(
+                max_head_bytes=options["max_header_bytes"],
+                head_timeout=options["request_head_timeout"],
+                max_connections=options["max_connections"],
+            ),
             access_log=options["access_log"],
             timeout_graceful_shutdown=15,
             ssl_certfile=options["ssl_certfile"],

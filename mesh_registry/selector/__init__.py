@@ -8,9 +8,11 @@ True
 """
 
 from mesh_registry.selector.errors import SelectorError
-from mesh_registry.selector.requirement import Operator, Requirement
+from mesh_registry.selector.requirement import MAX_VALUES, Operator, Requirement
 from mesh_registry.selector.selector import (
     EVERYTHING,
+    MAX_REQUIREMENTS,
+    MAX_SELECTOR_LENGTH,
     Selector,
     parse_selector,
     selector_from_label_selector,
@@ -19,6 +21,9 @@ from mesh_registry.selector.selector import (
 
 __all__ = [
     "EVERYTHING",
+    "MAX_REQUIREMENTS",
+    "MAX_SELECTOR_LENGTH",
+    "MAX_VALUES",
     "Operator",
     "Requirement",
     "Selector",

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from mesh_registry.validation import label_value_errors, qualified_name_errors
 
+# Bounds on what one selector may ask (Kubernetes has none; a registry that evaluates selectors
+# of its watchers on every write needs them).
+MAX_VALUES = 100
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _GO_INT = re.compile(r"[+-]?[0-9]+")
@@ -117,6 +120,10 @@ def _check_values(operator: Operator, values: list[str]) -> int | None:
         if not values:
             raise RequirementError(
                 "values", "for 'in', 'notin' operators, values set can't be empty"
+            )
+        if len(values) > MAX_VALUES:
+            raise RequirementError(
+                "values", f"a set may hold at most {MAX_VALUES} values, got {len(values)}"
             )
     elif operator in _EXACT_OPERATORS:
         if len(values) != 1:

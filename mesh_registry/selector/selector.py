@@ -10,6 +10,8 @@ from mesh_registry.selector.errors import SelectorError
 from mesh_registry.selector.parser import Parser
 from mesh_registry.selector.requirement import Operator, Requirement, RequirementError
 
+MAX_REQUIREMENTS = 100
+MAX_SELECTOR_LENGTH = 16 * 1024
 _EXPRESSION_OPERATORS = {
     "In": Operator.IN,
     "NotIn": Operator.NOT_IN,
@@ -26,8 +28,14 @@ class Selector:
 
     @classmethod
     def of(cls, requirements: Iterable[Requirement]) -> Selector:
+        """A selector of ``requirements``; :class:`SelectorError` beyond ``MAX_REQUIREMENTS``."""
+        listed = list(requirements)
+        if len(listed) > MAX_REQUIREMENTS:
+            raise SelectorError(
+                f"a selector may have at most {MAX_REQUIREMENTS} requirements, got {len(listed)}"
+            )
         # Sorted by key (then by text, for equal keys) so that equal selectors print the same.
-        return cls(tuple(sorted(requirements, key=lambda r: (r.key, str(r)))))
+        return cls(tuple(sorted(listed, key=lambda r: (r.key, str(r)))))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         # A plain loop: all() over a generator costs more, and this runs per candidate.
@@ -49,6 +57,10 @@ EVERYTHING = Selector()
 
 def parse_selector(text: str) -> Selector:
     """Parse a label selector with Kubernetes' grammar; raise :class:`SelectorError`."""
+    if len(text) > MAX_SELECTOR_LENGTH:
+        raise SelectorError(
+            f"a selector may be at most {MAX_SELECTOR_LENGTH} characters long, got {len(text)}"
+        )
     return Selector.of(Parser(text).parse())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -45,7 +46,10 @@ def create_app(
         AccessLimits(watches_per_subject=settings.watches_per_subject),
         still_valid=authenticator.still_valid if authenticator else lambda principal: True,
     )
-    mcp_app = create_mcp(access, authenticator).http_app(path="/mcp")
+    # Stateless: the registry's tools answer each request on its own and need no session, so
+    # no client can make the registry hold sessions (a flood of initialize requests once left
+    # thousands open for half an hour, and then refused everyone).
+    mcp_app = create_mcp(access, authenticator).http_app(path="/mcp", stateless_http=True)
     metrics = Metrics(registry)
     rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
 
@@ -54,12 +58,15 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         stats = registry.stats()
-        body = {
+        body: dict[str, Any] = {
             "ready": registry.ready,
             "revision": str(stats.revision),
             "agents": stats.agents,
             "selfPreservation": stats.self_preservation,
+            "quarantined": registry.quarantined,
         }
+        if stats.damaged is not None:
+            body["damaged"] = stats.damaged
         return JSONResponse(body, status_code=200 if registry.ready else 503)
 
     async def openapi(request: Request) -> Response:
@@ -81,7 +88,7 @@ def create_app(
         async with mcp_app.lifespan(app):
             yield
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
@@ -99,6 +106,10 @@ def create_app(
             Exception: _unexpected_error,
         },
     )
+    # A path that is not the API's is a 404 Status, not a redirect to a guess (a trailing
+    # slash): clients of a Kubernetes-style API expect exact paths.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _mesh_error(request: Request, error: Exception) -> Response:

@@ -34,6 +34,7 @@ from mesh_registry.model import (
     MeshModel,
     Phase,
 )
+from mesh_registry.selector import MAX_REQUIREMENTS
 from mesh_registry.server.auth import MeshTokenVerifier, mcp_principal
 from mesh_registry.server.mcp_input import (
     UNSET,
@@ -94,6 +95,7 @@ Labels = Annotated[
     WithJsonSchema(
         {
             "type": "object",
+            "maxProperties": MAX_REQUIREMENTS,
             "propertyNames": validation.QUALIFIED_NAME.schema(),
             "additionalProperties": validation.LABEL_VALUE.schema(),
             "description": "Labels the agents must carry, exactly (Kubernetes' matchLabels).",

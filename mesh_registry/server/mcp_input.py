@@ -35,7 +35,14 @@ from mesh_registry.model import (
     field_errors,
     parse_agent,
 )
-from mesh_registry.selector import Selector, SelectorError, parse_selector
+from mesh_registry.selector import (
+    MAX_REQUIREMENTS,
+    MAX_SELECTOR_LENGTH,
+    MAX_VALUES,
+    Selector,
+    SelectorError,
+    parse_selector,
+)
 from mesh_registry.selector import selector_from_label_selector as _from_object
 
 # -- register_agent ------------------------------------------------------------------------------
@@ -281,22 +288,29 @@ def label_selector_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "description": "Kubernetes' LabelSelector: every matchLabels entry and every"
-        " matchExpressions requirement must hold.",
+        f" matchExpressions requirement must hold; at most {MAX_REQUIREMENTS} of them in all.",
         "properties": {
             "matchLabels": {
                 "type": ["object", "null"],
+                "maxProperties": MAX_REQUIREMENTS,
                 "propertyNames": key,
                 "additionalProperties": value,
             },
             "matchExpressions": {
                 "type": ["array", "null"],
+                "maxItems": MAX_REQUIREMENTS,
                 "items": {
                     "anyOf": [
                         _with_properties(
                             expression,
                             required=["values"],
                             operator={"enum": ["In", "NotIn"]},
-                            values={"type": "array", "minItems": 1, "items": value},
+                            values={
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_VALUES,
+                                "items": value,
+                            },
                         ),
                         _with_properties(
                             expression,
@@ -326,7 +340,9 @@ def selector_schema() -> dict[str, Any]:
         "anyOf": [
             {
                 "type": "string",
-                "description": "A label selector: env=prod,tier in (gold,silver),!canary",
+                "maxLength": MAX_SELECTOR_LENGTH,
+                "description": "A label selector: env=prod,tier in (gold,silver),!canary (at"
+                f" most {MAX_REQUIREMENTS} requirements, and {MAX_VALUES} values in a set)",
             },
             label_selector_schema(),
         ]

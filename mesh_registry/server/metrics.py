@@ -143,7 +143,14 @@ class _RegistryCollector(Collector):
             value=int(stats.self_preservation),
         )
         yield GaugeMetricFamily(
-            "mesh_ready", "1 once the store is open and loaded.", value=int(self._registry.ready)
+            "mesh_ready",
+            "1 once the store is open and loaded, while its data is sound.",
+            value=int(self._registry.ready),
+        )
+        yield GaugeMetricFamily(
+            "mesh_quarantined_records",
+            "Stored records set aside at start because they could not be read.",
+            value=self._registry.quarantined,
         )
 
 

@@ -21,6 +21,7 @@ from mesh_registry.model import (
     TokenReview,
     ignore_registry_fields,
 )
+from mesh_registry.selector import MAX_REQUIREMENTS, MAX_SELECTOR_LENGTH, MAX_VALUES
 
 _REF = "#/components/schemas/{model}"
 _REASONS = {
@@ -36,7 +37,10 @@ _REASONS = {
     403: "The token may not do this: its role in the namespace, the record's owner, or a "
     "capability outside its patterns",
     429: "Over the request or watch limit of the subject; Retry-After says when to retry",
-    503: "The registry cannot serve this now (store failure or shutdown)",
+    503: "The registry cannot serve this now (store failure, shutdown, or its connection limit)",
+    408: "The request head did not arrive in time; the connection is closed",
+    414: "The URL is over the request head limit; the connection is closed",
+    431: "The request head (URL and headers) is over its limit; the connection is closed",
 }
 
 
@@ -222,13 +226,14 @@ def document() -> dict[str, Any]:
             },
         },
     }
-    _secure_api(spec["paths"], errors(401, 403, 429))
+    _secure_api(spec["paths"], errors(401, 403, 429), errors(408, 414, 431, 503))
     return spec
 
 
-def _secure_api(paths: dict[str, Any], refusals: dict[str, Any]) -> None:
+def _secure_api(paths: dict[str, Any], refusals: dict[str, Any], limits: dict[str, Any]) -> None:
     """Every API operation takes a bearer token (required only when the registry has a
-    tokens file, hence the empty alternative) and may be refused for it."""
+    tokens file, hence the empty alternative) and may be refused for it, or for going over
+    the bounds of the HTTP layer."""
     for path, item in paths.items():
         if not path.startswith("/api/"):
             continue
@@ -237,6 +242,7 @@ def _secure_api(paths: dict[str, Any], refusals: dict[str, Any]) -> None:
                 continue
             operation["security"] = [{"bearer": []}, {}]
             operation["responses"].update(refusals)
+            operation["responses"].update(limits)
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +288,9 @@ _TAG_FILTER = validation.TAG_FILTER.schema()
 
 _SELECTOR = _query(
     "labelSelector",
-    "A label selector, in Kubernetes' grammar (`env=prod,tier in (gold,silver),!canary`).",
+    "A label selector, in Kubernetes' grammar (`env=prod,tier in (gold,silver),!canary`), of"
+    f" at most {MAX_REQUIREMENTS} requirements and {MAX_VALUES} values in a set.",
+    {"type": "string", "maxLength": MAX_SELECTOR_LENGTH},
 )
 _VERSION = _query("version", "A version range (npm syntax) the capability must satisfy.")
 _TAGS = _listed("tags", "Tags: `x` required, `+x` preferred, `-x` excluded.", _TAG_FILTER)
@@ -350,11 +358,20 @@ _HEALTHZ = {
 }
 _READYZ = {
     "type": "object",
-    "required": ["ready", "revision", "agents", "selfPreservation"],
+    "required": ["ready", "revision", "agents", "selfPreservation", "quarantined"],
     "properties": {
         "ready": {"type": "boolean"},
         "revision": _REVISION,
         "agents": {"type": "integer", "minimum": 0},
+        "quarantined": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Stored records set aside at start because they could not be read",
+        },
+        "damaged": {
+            "type": "string",
+            "description": "Present when the database is damaged: why (not ready until restored)",
+        },
         "selfPreservation": {
             "type": "boolean",
             "description": "Whether offline transitions and deletions are held because far"

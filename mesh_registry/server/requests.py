@@ -8,8 +8,13 @@ from typing import Any
 from starlette.requests import Request
 
 from mesh_registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from mesh_registry.model import Limits
+from mesh_registry.validation import nesting_depth
 
 _JSON_TYPES = ("application/json",)
+# Far below the parsers' own limits, far above what an Agent needs: its tool schemas
+# (Limits.SCHEMA_DEPTH) are then refused naming the field.
+MAX_BODY_DEPTH = 8 * Limits.SCHEMA_DEPTH
 
 
 async def json_body(request: Request, limit: int) -> Any:
@@ -28,9 +33,14 @@ async def json_body(request: Request, limit: int) -> Any:
     if not body:
         raise BadRequest("request body is empty: send a JSON object")
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise BadRequest(f"request body is not valid JSON: {error}") from None
+    if nesting_depth(document, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+        raise BadRequest(
+            f"request body nests more than {MAX_BODY_DEPTH} levels of arrays and objects"
+        )
+    return document
 
 
 async def optional_json_body(request: Request, limit: int) -> Any | None:

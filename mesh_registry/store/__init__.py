@@ -12,6 +12,7 @@ from mesh_registry.store.base import (
     StoreError,
     StoreStats,
     StoreUnavailable,
+    Unreadable,
 )
 from mesh_registry.store.sqlite import Retention, SQLiteStore
 
@@ -29,4 +30,5 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "StoreUnavailable",
+    "Unreadable",
 ]

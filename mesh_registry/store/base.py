@@ -92,6 +92,14 @@ class Snapshot:
     leases: Mapping[ObjectKey, float]  # last heartbeat time (epoch seconds) per object
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored record that cannot be decoded, and why."""
+
+    record: Record
+    reason: str
+
+
 # Upper bounds of the commit batch size histogram (the last bucket takes everything above).
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -137,6 +145,12 @@ class Store(Protocol):
     @property
     def stats(self) -> StoreStats: ...
 
+    @property
+    def damaged(self) -> str | None:
+        """Why the store cannot be trusted to commit any more (its data is corrupt), or
+        ``None``. Only an operator can mend that: the registry reports it as not ready."""
+        ...
+
     async def open(self) -> Snapshot: ...
 
     async def close(self) -> None: ...
@@ -169,4 +183,12 @@ class Store(Protocol):
 
     async def compact(self) -> int:
         """Apply the history retention (age and count); return the new compacted revision."""
+        ...
+
+    async def quarantine(self, records: Sequence[Unreadable]) -> int:
+        """Set aside records that cannot be read back (kept for an operator, out of the way of
+        the names they held). The set of objects changes, so the revision moves on by one, with
+        no event: the whole history is compacted up to it, and every watcher and every paginated
+        list starts again, none left holding an object the registry no longer serves. Return
+        the new revision."""
         ...

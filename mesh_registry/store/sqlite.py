@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,11 +38,12 @@ from mesh_registry.store.base import (
     StoreError,
     StoreStats,
     StoreUnavailable,
+    Unreadable,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the quarantine table
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -71,10 +73,21 @@ CREATE TABLE IF NOT EXISTS leases (
     heartbeat REAL NOT NULL,
     PRIMARY KEY (namespace, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL,
+    PRIMARY KEY (namespace, name, revision)
+) WITHOUT ROWID;
 """
 # Row values per SELECT: well under SQLite's limit on bound parameters.
 _KEYS_PER_QUERY = 250
 _COMPACTION_CHUNK = 10_000
+# SQLite's result codes for a damaged file: no commit can be trusted after them.
+_DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 T = TypeVar("T")
 Synchronous = Literal["full", "normal"]
@@ -133,8 +146,10 @@ class SQLiteStore:
         retention: Retention | None = None,
         max_batch: int = 1000,
         clock: Clock | None = None,
+        integrity_check_timeout: float = 30.0,
     ) -> None:
         self.path = path
+        self._integrity_check_timeout = integrity_check_timeout
         self._synchronous = synchronous
         self._retention = retention or Retention()
         self._max_batch = max_batch
@@ -148,6 +163,7 @@ class SQLiteStore:
         self._revision = 0
         self._compacted = 0
         self._closed = False
+        self._damaged: str | None = None
         self._stats = StoreStats()
 
     @property
@@ -162,6 +178,10 @@ class SQLiteStore:
     def stats(self) -> StoreStats:
         return self._stats
 
+    @property
+    def damaged(self) -> str | None:
+        return self._damaged
+
     def set_commit_listener(self, listener: CommitListener) -> None:
         self._listener = listener
 
@@ -171,6 +191,7 @@ class SQLiteStore:
         self._lock()
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._check_integrity(self._db)
             await self._prepare(self._db)
             snapshot = await self._load(self._db)
         except (sqlite3.Error, OSError) as error:
@@ -218,6 +239,36 @@ class SQLiteStore:
             raise StoreUnavailable(
                 f"database {self.path!r} is in use by another registry process"
             ) from None
+
+    async def _check_integrity(self, db: aiosqlite.Connection) -> None:
+        """Refuse a damaged file at start, rather than serve from it and fail every write.
+
+        SQLite's quick check reads every page once; it is interrupted after the configured
+        time (a very large database then starts unchecked, with a warning)."""
+        if self.path == ":memory:" or self._integrity_check_timeout <= 0:
+            return
+        deadline = time.monotonic() + self._integrity_check_timeout
+        await db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        try:
+            async with db.execute("PRAGMA quick_check(5)") as cursor:
+                problems = [str(row[0]) async for row in cursor]
+        except sqlite3.OperationalError as error:
+            if "interrupt" not in str(error):
+                raise
+            log.warning(
+                "integrity check of %s not finished within %g s: started without it",
+                self.path,
+                self._integrity_check_timeout,
+            )
+            return
+        finally:
+            await db.set_progress_handler(None, 0)  # type: ignore[arg-type]  # None: no handler
+        if problems != ["ok"]:
+            found = "; ".join(" ".join(problem.split()) for problem in problems[:3])
+            raise StoreUnavailable(
+                f"database {self.path!r} is damaged ({found}): restore it from a backup, or"
+                " move it aside to start with an empty registry"
+            )
 
     async def _prepare(self, db: aiosqlite.Connection) -> None:
         await db.execute("PRAGMA journal_mode=WAL")
@@ -336,6 +387,43 @@ class SQLiteStore:
 
         return await self._run(compact)
 
+    async def quarantine(self, records: Sequence[Unreadable]) -> int:
+        if not records:
+            return self._revision
+        now = self._clock.now()
+        revision = self._revision + 1
+
+        async def set_aside(db: aiosqlite.Connection) -> int:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for bad in records:
+                    key, record = bad.record.key, bad.record
+                    await db.execute(
+                        "INSERT OR REPLACE INTO quarantine (namespace, name, revision, value,"
+                        " reason, quarantined_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (key.namespace, key.name, record.revision, record.value, bad.reason, now),
+                    )
+                    await db.execute(
+                        "DELETE FROM objects WHERE namespace = ? AND name = ? AND revision = ?",
+                        (key.namespace, key.name, record.revision),
+                    )
+                    await db.execute(
+                        "DELETE FROM leases WHERE namespace = ? AND name = ?",
+                        (key.namespace, key.name),
+                    )
+                await db.execute("DELETE FROM events")
+                await db.execute(
+                    "UPDATE meta SET value = ? WHERE key IN ('revision', 'compacted')", (revision,)
+                )
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+            self._revision = self._compacted = revision
+            return revision
+
+        return await self._run(set_aside)
+
     # -- the worker ------------------------------------------------------------------------
 
     async def _write(
@@ -387,6 +475,7 @@ class SQLiteStore:
         except StoreError as error:
             _settle(job.future, error=error)
         except Exception as error:  # the worker must outlive any failure
+            self._note_damage(error)
             log.error("store job failed: %s", error, exc_info=not _is_io(error))
             _settle(job.future, error=StoreUnavailable(f"storage failure: {error}"))
         else:
@@ -404,6 +493,7 @@ class SQLiteStore:
             await db.execute("COMMIT")
         except Exception as error:  # the worker must outlive any failure
             await _rollback(db)
+            self._note_damage(error)
             log.error(
                 "commit of %d writes failed: %s", len(batch), error, exc_info=not _is_io(error)
             )
@@ -420,6 +510,17 @@ class SQLiteStore:
                 _settle(write.future, error=outcome)
             else:
                 _settle(write.future, result=outcome)
+
+    def _note_damage(self, error: Exception) -> None:
+        """Remember that the file is damaged, once, loudly: every later write would fail too."""
+        code = getattr(error, "sqlite_errorcode", None)
+        # Extended result codes carry the primary one in their low byte.
+        if self._damaged is None and code is not None and code & 0xFF in _DAMAGED_CODES:
+            self._damaged = f"database {self.path!r} is damaged: {error}"
+            log.error(
+                "%s; the registry is no longer ready: restore the database from a backup",
+                self._damaged,
+            )
 
     def _notify(self, changes: Sequence[Change]) -> None:
         if self._listener is None:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import replace
 
 import pytest
 
 from mesh_registry.clock import ManualClock
 from mesh_registry.config import RegistryConfig
-from mesh_registry.errors import AlreadyExists, BadRequest, Conflict, Gone, Invalid, NotFound
+from mesh_registry.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Gone,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 from mesh_registry.model import Agent, EventType, Phase
 from mesh_registry.service import Registry
 from mesh_registry.store import Retention
@@ -349,3 +358,36 @@ async def test_discovery_needs_every_capability(registry: Registry) -> None:
     await registry.create(agent_body("one", ["a.b"]))
     assert _names(registry.discover(["a.b", "c.d"], phases=None)) == ["default/both"]
     assert _names(registry.discover(["a.b"], phases=None)) == ["default/both", "default/one"]
+
+
+async def test_a_store_damaged_while_serving_makes_the_registry_not_ready(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await registry.create(agent_body("a", ["x.y"]))
+    assert registry.ready
+
+    async def malformed(*args: object) -> None:
+        error = sqlite3.DatabaseError("database disk image is malformed")
+        error.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+        raise error
+
+    monkeypatch.setattr("mesh_registry.store.sqlite._persist", malformed)
+    with pytest.raises(Unavailable, match="malformed"):
+        await registry.create(agent_body("b", ["x.y"]))
+    assert not registry.ready
+    assert "is damaged" in (registry.stats().damaged or "")
+    assert any("no longer ready" in record.message for record in caplog.records)
+
+
+async def test_an_ordinary_storage_failure_leaves_the_registry_ready(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def full(*args: object) -> None:
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+        raise error
+
+    monkeypatch.setattr("mesh_registry.store.sqlite._persist", full)
+    with pytest.raises(Unavailable, match="full"):
+        await registry.create(agent_body("b", ["x.y"]))
+    assert registry.ready

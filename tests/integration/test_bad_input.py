@@ -31,6 +31,14 @@ def _deep(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
+def _terms(count: int) -> str:
+    return ",".join(f"k{i}=v" for i in range(count))
+
+
+def _with_spec(**spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "x"}, "spec": {"endpoint": "http://h:54321/", **spec}}
+
+
 BAD_REQUESTS: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     # (id, method, path, request arguments, status, words in the message)
     ("malformed json", "POST", "{c}", {"content": b"{bad"}, 400, "not valid JSON"),
@@ -133,6 +141,73 @@ BAD_REQUESTS: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         "resourceVersion",
     ),
     ("bad namespace in path", "GET", "/api/v1/namespaces/Bad_NS/agents", {}, 400, "namespace"),
+    # Bounds on selectors, wherever one is given.
+    ("101 terms", "GET", "{c}", {"params": {"labelSelector": _terms(101)}}, 400, "at most 100"),
+    (
+        "101 values in a set",
+        "GET",
+        "{c}",
+        {"params": {"labelSelector": "k in (" + ",".join(f"v{i}" for i in range(101)) + ")"}},
+        400,
+        "at most 100 values",
+    ),
+    (
+        "a 20 KB selector",
+        "GET",
+        "{c}",
+        {"params": {"labelSelector": "k=" + "v" * 20_000}},
+        400,
+        "long",
+    ),
+    (
+        "a watch of 101 terms",
+        "GET",
+        "{c}",
+        {"params": {"watch": "1", "labelSelector": _terms(101)}},
+        400,
+        "at most 100",
+    ),
+    (
+        "a dependency of 101 terms",
+        "PUT",
+        "{c}/x",
+        {"json": _with_spec(dependencies=[{"capability": "a.b", "selector": _terms(101)}])},
+        422,
+        "at most 100",
+    ),
+    # Values of the wrong type are refused, not converted.
+    (
+        "interval as a string",
+        "PUT",
+        "{c}/x",
+        {"json": _with_spec(healthInterval="10")},
+        422,
+        "spec.healthInterval",
+    ),
+    (
+        "interval as a boolean",
+        "PUT",
+        "{c}/x",
+        {"json": _with_spec(healthInterval=True)},
+        422,
+        "spec.healthInterval",
+    ),
+    (
+        "a garbage resourceVersion",
+        "PUT",
+        "{c}/x",
+        {"json": {**_with_spec(), "metadata": {"name": "x", "resourceVersion": "abc"}}},
+        400,
+        "metadata.resourceVersion",
+    ),
+    (
+        "a garbage precondition",
+        "DELETE",
+        "{c}/x",
+        {"json": {"preconditions": {"resourceVersion": "-1"}}},
+        400,
+        "preconditions.resourceVersion",
+    ),
     # A namespace or name in the path follows the rules of the body's fields.
     (
         "upper-case namespace in a PUT path",

@@ -21,15 +21,20 @@ class Clock:
 def test_a_token_carries_its_caller_and_audience() -> None:
     clock = Clock()
     tokens = CallTokens(ttl=600, key=KEY, clock=clock)
-    token, expires = tokens.issue("svc", "team-a/weather")
+    token, expires = tokens.issue("svc", "team-a/weather", "uid-1")
     assert expires == clock.now + 600
     claims = tokens.verify(token)
     assert claims is not None
-    assert (claims.subject, claims.audience, claims.expires) == ("svc", "team-a/weather", expires)
+    assert (claims.subject, claims.audience, claims.uid, claims.expires) == (
+        "svc",
+        "team-a/weather",
+        "uid-1",
+        expires,
+    )
 
 
 def forged(**claims: object) -> str:
-    base = {"iss": ISSUER, "sub": "svc", "aud": "ns/a", "exp": 1_800_000_600}
+    base = {"iss": ISSUER, "sub": "svc", "aud": "ns/a", "uid": "u", "exp": 1_800_000_600}
     return jwt.encode({**base, **claims}, KEY, algorithm="HS256")
 
 
@@ -48,6 +53,15 @@ def forged(**claims: object) -> str:
         (lambda t: forged(iss="someone-else"), "another issuer"),
         (lambda t: forged(exp=1_799_999_999), "expired"),
         (lambda t: forged(sub=5), "subject not a string"),
+        (lambda t: forged(uid=5), "uid not a string"),
+        (
+            lambda t: jwt.encode(
+                {"iss": ISSUER, "sub": "svc", "aud": "ns/a", "exp": 1_800_000_600},
+                KEY,
+                algorithm="HS256",
+            ),
+            "no uid: not bound to one agent",
+        ),
         (
             lambda t: jwt.encode(
                 {"iss": ISSUER, "aud": "ns/a", "exp": 1_800_000_600}, KEY, algorithm="HS256"
@@ -69,14 +83,14 @@ def forged(**claims: object) -> str:
 @pytest.mark.filterwarnings("ignore:The HMAC key is 32 bytes long")  # signing the HS512 forgery
 def test_a_bad_token_is_refused(make, why: str) -> None:  # type: ignore[no-untyped-def]
     tokens = CallTokens(key=KEY, clock=Clock())
-    good, _ = tokens.issue("svc", "ns/a")
+    good, _ = tokens.issue("svc", "ns/a", "u")
     assert tokens.verify(make(good)) is None, why
 
 
 def test_a_token_expires_on_the_registrys_clock() -> None:
     clock = Clock()
     tokens = CallTokens(ttl=60, key=KEY, clock=clock)
-    token, _ = tokens.issue("svc", "ns/a")
+    token, _ = tokens.issue("svc", "ns/a", "u")
     clock.now += 59
     assert tokens.verify(token) is not None
     clock.now += 1
@@ -84,7 +98,7 @@ def test_a_token_expires_on_the_registrys_clock() -> None:
 
 
 def test_tokens_of_another_registry_instance_are_refused() -> None:
-    token, _ = CallTokens().issue("svc", "ns/a")
+    token, _ = CallTokens().issue("svc", "ns/a", "u")
     assert CallTokens().verify(token) is None  # each start makes a new key
 
 
