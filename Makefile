@@ -21,8 +21,11 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/mcp-mesh-registry $(ARGS)
 
+# Two workers (one per core); each test module runs whole on one of them, with its fixtures.
+TEST_WORKERS ?= -n 2 --dist loadscope
+
 test: $(TEST_STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -25,8 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import command_line, print_table, summary_ms
-from mesh_registry.cli.registry import tune_garbage_collector
 from mesh_registry.config import RegistryConfig
+from mesh_registry.memory import configure_collector
+from mesh_registry.query import AgentQuery
 from mesh_registry.service import Registry
 
 CAPABILITIES = [f"svc{i:03}.op" for i in range(100)]
@@ -94,7 +95,9 @@ def discovery_latency(registry: Registry, queries: int) -> dict[str, Any]:
     found = 0
     for _ in range(queries):
         started = time.perf_counter()
-        result = registry.discover([QUERY["capability"]], selector=QUERY["selector"])
+        result = registry.discover(
+            AgentQuery(capabilities=(QUERY["capability"],), selector=QUERY["selector"])
+        )
         samples.append(time.perf_counter() - started)
         found = len(result)
     return {**summary_ms(samples), "matches": found}
@@ -195,5 +198,5 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    tune_garbage_collector()  # as the registry process does
+    configure_collector()  # as the registry process does
     command_line("registry_core", __doc__ or "", main, report)

@@ -27,6 +27,7 @@ from mesh_agent.resolver import Resolver
 from mesh_agent.settings import DEFAULT_REGISTRY_URL
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import DEFAULT_NAMESPACE, Agent, DependencySpec
+from mesh_registry.query import AgentQuery
 
 
 async def discover(
@@ -95,14 +96,14 @@ class MeshClient:
         """The healthy providers of ``capability`` (all of them, if several), best first, in
         ``namespace`` (default: this client's)."""
         capabilities = [capability] if isinstance(capability, str) else list(capability)
-        found = await self.registry.discover(
-            capabilities,
+        query = AgentQuery(
+            capabilities=tuple(capabilities),
             selector=selector,
             version=version,
-            tags=tags,
+            tags=tuple(tags),
             namespace=namespace or self.namespace,
         )
-        return found.items
+        return (await self.registry.discover(query)).items
 
     async def dependency(
         self,

@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from mesh_registry.client import RegistryClient, ResumePoint
 from mesh_registry.errors import Gone, MeshError, Unavailable
 from mesh_registry.model import Agent, Bookmark, EventType, ObjectKey
+from mesh_registry.query import AgentQuery
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,8 @@ class Informer:
         fresh: dict[ObjectKey, Agent] | None = {} if self.revision is None else None
         useful = False
         try:
-            async for event in self._registry.watch(
-                self._namespace, since=self._resume.since, capabilities=self._capabilities
-            ):
+            query = AgentQuery(namespace=self._namespace, capabilities=tuple(self._capabilities))
+            async for event in self._registry.watch(query, since=self._resume.since):
                 if event.type is EventType.ERROR:
                     raise Gone(getattr(event.object, "message", "watch expired"))
                 useful = True

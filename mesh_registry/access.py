@@ -17,20 +17,16 @@ of HTTP: REST, SSE and MCP all go through it, so they all refuse the same things
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from mesh_registry.auth.calltokens import CallTokens
 from mesh_registry.auth.principal import Principal, Role
 from mesh_registry.errors import (
-    AlreadyExists,
-    Conflict,
     Forbidden,
     MeshError,
-    NotFound,
     TooManyRequests,
 )
 from mesh_registry.model import (
@@ -46,6 +42,7 @@ from mesh_registry.model import (
     TokenReviewStatus,
     WatchEvent,
 )
+from mesh_registry.query import AgentQuery
 from mesh_registry.service import (
     AgentInput,
     Registration,
@@ -85,40 +82,18 @@ class Access:
         incoming = self.registry.incoming(body, namespace)
         with self._audited(principal, "create", incoming.key, 201):
             self._check_write(principal, incoming)
-            return await self.registry.create(_owned(incoming, principal, None))
+            return await self.registry.create(incoming, guard=_Owner(self, principal))
 
     async def register(
         self, principal: Principal, body: AgentInput, namespace: str | None, name: str | None
     ) -> Registration:
         """Create or replace (PUT), as the owner of the record or an admin."""
         incoming = self.registry.incoming(body, namespace, name)
-        key = incoming.key
-        with self._audited(principal, "register", key) as outcome:
+        with self._audited(principal, "register", incoming.key) as outcome:
             self._check_write(principal, incoming)
-            asked = incoming.metadata.resource_version
-            while True:
-                current = self.registry.find(key)
-                if current is None:
-                    if asked is not None:
-                        raise NotFound.agent(key)
-                    try:
-                        created = await self.registry.create(_owned(incoming, principal, None))
-                    except AlreadyExists:
-                        continue  # created meanwhile: check that one
-                    outcome.code = 201
-                    return Registration(created, True)
-                self._check_owner(principal, current)
-                # Replace exactly the version that was checked.
-                version = asked or current.metadata.resource_version
-                guarded = _owned(incoming, principal, current, version)
-                try:
-                    registration = await self.registry.register(guarded)
-                    outcome.code = 201 if registration.created else 200
-                    return registration
-                except (Conflict, NotFound):
-                    if asked is not None:
-                        raise
-                    # Changed or deleted since the check: check again.
+            registration = await self.registry.register(incoming, guard=_Owner(self, principal))
+            outcome.code = 201 if registration.created else 200
+            return registration
 
     async def unregister(
         self,
@@ -136,22 +111,13 @@ class Access:
                 resource_version, "preconditions.resourceVersion"
             )
             self._require(principal, Role.AGENT, namespace)
-            while True:
-                current = self.registry.find(key)
-                if current is None:
-                    raise not_found(key)
-                self._check_owner(principal, current)
-                try:
-                    return await self.registry.unregister(
-                        namespace,
-                        name,
-                        resource_version=resource_version,
-                        # Delete exactly the record that was checked.
-                        uid=uid or current.metadata.uid,
-                    )
-                except Conflict:
-                    if uid is not None or resource_version is not None:
-                        raise
+            return await self.registry.unregister(
+                namespace,
+                name,
+                resource_version=resource_version,
+                uid=uid,
+                guard=_Owner(self, principal),
+            )
 
     async def heartbeat(self, principal: Principal, namespace: str, name: str) -> HeartbeatResponse:
         # Not audited: heartbeats renew a lease, they do not change the record.
@@ -167,25 +133,21 @@ class Access:
         self._require(principal, Role.READER, namespace)
         return self.registry.get(namespace, name)
 
-    async def list_agents(
-        self, principal: Principal, namespace: str | None, **filters: Any
-    ) -> AgentList:
-        scope = self._scope(principal, namespace)
-        return await self.registry.list_agents(namespace, scope=scope, **filters)
+    async def list_agents(self, principal: Principal, query: AgentQuery) -> AgentList:
+        scope = self._scope(principal, query.namespace)
+        return await self.registry.list_agents(query, scope=scope)
 
-    def discover(
-        self, principal: Principal, capabilities: Iterable[str], **filters: Any
-    ) -> list[Agent]:
-        scope = self._scope(principal, filters.get("namespace"))
-        return self.registry.discover(capabilities, scope=scope, **filters)
+    def discover(self, principal: Principal, query: AgentQuery) -> list[Agent]:
+        scope = self._scope(principal, query.namespace)
+        return self.registry.discover(query, scope=scope)
 
     def watch(
-        self, principal: Principal, namespace: str | None, **filters: Any
+        self, principal: Principal, query: AgentQuery, since: str | int | None = None
     ) -> AsyncIterator[WatchEvent]:
-        scope = self._scope(principal, namespace)
+        scope = self._scope(principal, query.namespace)
         self._open_watch(principal)
         try:
-            events = self.registry.watch(namespace, scope=scope, **filters)
+            events = self.registry.watch(query, since=since, scope=scope)
         except MeshError:
             self._close_watch(principal)
             raise
@@ -349,10 +311,23 @@ def _audit(principal: Principal, verb: str, key: ObjectKey, code: int, result: s
     )
 
 
-def _owned(
-    incoming: Agent, principal: Principal, current: Agent | None, version: str | None = None
-) -> Agent:
-    """``incoming`` with its owner annotation as this write must leave it, and ``version``."""
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """The write guard of a principal: only the owner of a record, or an admin of its
+    namespace, may change it; and a write leaves the owner annotation as it must be."""
+
+    access: Access
+    principal: Principal
+
+    def check(self, current: Agent) -> None:
+        self.access._check_owner(self.principal, current)
+
+    def prepare(self, incoming: Agent, current: Agent | None) -> Agent:
+        return _owned(incoming, self.principal, current)
+
+
+def _owned(incoming: Agent, principal: Principal, current: Agent | None) -> Agent:
+    """``incoming`` with its owner annotation as this write must leave it."""
     annotations = dict(incoming.metadata.annotations)
     asked = annotations.pop(OWNER_ANNOTATION, None)
     owner = current.metadata.annotations.get(OWNER_ANNOTATION) if current else None
@@ -365,9 +340,7 @@ def _owned(
         owner = principal.subject  # a new record, or one nobody owned
     if owner is not None:  # without authentication nobody becomes an owner
         annotations[OWNER_ANNOTATION] = owner
-    metadata = incoming.metadata.model_copy(
-        update={"annotations": annotations, "resource_version": version}
-    )
+    metadata = incoming.metadata.model_copy(update={"annotations": annotations})
     return incoming.model_copy(update={"metadata": metadata})
 
 

@@ -8,7 +8,8 @@ code and no FastMCP, so command-line tools that use it start fast.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +29,7 @@ from mesh_registry.model import (
     TokenReview,
     WatchEvent,
 )
+from mesh_registry.query import AgentQuery, Operation, to_params
 
 M = TypeVar("M", bound=BaseModel)
 AgentInput = Agent | Mapping[str, Any]
@@ -103,81 +105,44 @@ class RegistryClient:
     async def get(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Agent:
         return await self._call(Agent, "GET", _item(namespace, name))
 
-    async def list_agents(
-        self,
-        namespace: str | None = None,
-        *,
-        selector: str = "",
-        capabilities: Iterable[str] = (),
-        phases: Iterable[str] = (),
-        limit: int | None = None,
-        continue_token: str | None = None,
-    ) -> AgentList:
+    async def list_agents(self, query: AgentQuery | None = None) -> AgentList:
         """One page; see :meth:`list_all` for every page."""
-        params = _params(
-            labelSelector=selector,
-            capability=list(capabilities),
-            phase=list(phases),
-            limit=limit,
-            **{"continue": continue_token},
-        )
-        return await self._call(AgentList, "GET", _collection(namespace), params=params)
+        query = query or AgentQuery()
+        params = to_params(query, Operation.LIST)
+        return await self._call(AgentList, "GET", _collection(query.namespace), params=params)
 
-    async def list_all(self, namespace: str | None = None, **filters: Any) -> AgentList:
+    async def list_all(self, query: AgentQuery | None = None) -> AgentList:
         """Every page of a list, as one list at the first page's revision."""
-        first = await self.list_agents(namespace, **filters)
+        query = query or AgentQuery()
+        first = await self.list_agents(query)
         items, token = list(first.items), first.metadata.continue_
         while token:
-            page = await self.list_agents(namespace, **filters, continue_token=token)
+            page = await self.list_agents(replace(query, continue_token=token))
             items += page.items
             token = page.metadata.continue_
         return AgentList(
             metadata=first.metadata.model_copy(update={"continue_": None}), items=items
         )
 
-    async def discover(
-        self,
-        capabilities: Iterable[str] = (),
-        *,
-        selector: str = "",
-        namespace: str | None = None,
-        phases: Iterable[str] = (),
-        version: str = "",
-        tags: Iterable[str] = (),
-        limit: int | None = None,
-    ) -> AgentList:
-        """Providers of every capability asked for, best first (healthy ones unless ``phases``),
-        as the registry answers: an ``AgentList`` with the revision it reflects."""
-        params = _params(
-            capability=list(capabilities),
-            labelSelector=selector,
-            namespace=namespace,
-            phase=list(phases),
-            version=version,
-            tags=list(tags),
-            limit=limit,
-        )
+    async def discover(self, query: AgentQuery) -> AgentList:
+        """Providers of every capability asked for, best first (healthy ones unless the query
+        names phases), as the registry answers: an ``AgentList`` with its revision."""
+        params = to_params(query, Operation.DISCOVER)
         return await self._call(AgentList, "GET", "/api/v1/discover", params=params)
 
     async def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        since: str | None = None,
-        selector: str = "",
-        capabilities: Iterable[str] = (),
-        phases: Iterable[str] = (),
+        self, query: AgentQuery | None = None, *, since: str | None = None
     ) -> AsyncIterator[WatchEvent]:
         """The events of one watch stream, until the registry ends it or the connection drops.
 
-        Raise ``Unavailable`` on a dropped connection: resume with ``since`` set to the last
-        event's revision. An ERROR event (410) means: list again, or watch without ``since``.
+        Raise ``Unavailable`` on a dropped connection: resume with ``since`` (see
+        :class:`ResumePoint`). A 410 (``Gone``, as an answer or an ERROR event) means: list
+        again, or watch without ``since``.
         """
-        params = _params(
-            watch="true", labelSelector=selector, capability=list(capabilities), phase=list(phases)
-        )
+        query = query or AgentQuery()
+        params = {"watch": "true", **to_params(query, Operation.WATCH)}
         headers = {"Last-Event-ID": since} if since else {}
-        path = _collection(namespace)
+        path = _collection(query.namespace)
         timeout = httpx.Timeout(self._http.timeout.connect, read=None)
         try:
             async with aconnect_sse(
@@ -251,10 +216,6 @@ def _item(namespace: str, name: str) -> str:
 
 def _collection(namespace: str | None) -> str:
     return "/api/v1/agents" if namespace is None else f"/api/v1/namespaces/{namespace}/agents"
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in (None, "", [])}
 
 
 def _error(response: httpx.Response) -> MeshError:

@@ -21,13 +21,12 @@ class RegistryConfig:
     bookmark_interval: float = 10.0
     watch_queue_limit: int = 10_000
     max_batch: int = 1000
-    max_list_limit: int = 10_000
 
     def __post_init__(self) -> None:
         for name in ("compaction_interval", "lease_checkpoint_interval", "bookmark_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("watch_queue_limit", "max_batch", "max_list_limit"):
+        for name in ("watch_queue_limit", "max_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.retention.max_events < 1 or self.retention.max_age <= 0:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mesh_registry import validation
+from mesh_registry.errors import BadRequest
 from mesh_registry.model import Agent, Capability, DependencySpec, Phase
 from mesh_registry.selector import EVERYTHING, Selector, parse_selector
 from mesh_registry.versions import (
@@ -29,8 +30,8 @@ _LOWEST: PrecedenceKey = (-1, -1, -1, -1, ())
 RankKey = tuple[int, PrecedenceKey]  # (tag score, version precedence): higher is better
 
 
-class QueryError(ValueError):
-    """A query parameter that cannot be used; ``parameter`` names it."""
+class QueryError(BadRequest):
+    """A query parameter that cannot be used (a 400); ``parameter`` names it."""
 
     def __init__(self, parameter: str, message: str) -> None:
         self.parameter = parameter

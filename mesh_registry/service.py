@@ -12,14 +12,13 @@ cache holds, retried when another write got there first (Kubernetes' GuaranteedU
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -33,7 +32,7 @@ from mesh_registry.cache import (
 from mesh_registry.clock import Clock, SystemClock
 from mesh_registry.codec import encode, with_revision
 from mesh_registry.config import RegistryConfig
-from mesh_registry.discovery import Match, Query, QueryError
+from mesh_registry.discovery import Match
 from mesh_registry.errors import (
     AlreadyExists,
     BadRequest,
@@ -45,6 +44,7 @@ from mesh_registry.errors import (
 )
 from mesh_registry.health import HealthMonitor, Transition
 from mesh_registry.locks import KeyedLocks
+from mesh_registry.memory import collector_paused
 from mesh_registry.model import (
     Agent,
     AgentList,
@@ -58,7 +58,7 @@ from mesh_registry.model import (
     field_errors,
     parse_agent,
 )
-from mesh_registry.selector import Selector, SelectorError, parse_selector, selector_from_labels
+from mesh_registry.query import MAX_LIST_LIMIT, AgentQuery
 from mesh_registry.store import (
     Compacted,
     KeyExists,
@@ -80,6 +80,30 @@ log = logging.getLogger(__name__)
 _STATUS_RETRY_SECONDS = 1.0
 
 AgentInput = Agent | Mapping[str, Any]
+
+
+class WriteGuard(Protocol):
+    """What a write must satisfy beyond the API's rules (authorization, say), checked inside
+    the write's compare-and-swap loop, on the object as stored at each attempt."""
+
+    def check(self, current: Agent) -> None:
+        """Raise to refuse a write to ``current``, the object as stored."""
+
+    def prepare(self, incoming: Agent, current: Agent | None) -> Agent:
+        """The object to write for ``incoming``, given ``current`` (``None``: none yet)."""
+
+
+class _Open:
+    """No guard: every write as asked."""
+
+    def check(self, current: Agent) -> None:
+        return None
+
+    def prepare(self, incoming: Agent, current: Agent | None) -> Agent:
+        return incoming
+
+
+OPEN: WriteGuard = _Open()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +176,10 @@ class Registry:
         except StoreUnavailable as error:
             raise Unavailable(str(error)) from error
         try:
-            with _collector_paused():
+            with collector_paused():
                 unreadable = self._cache.load(snapshot)
             await self._quarantine(unreadable)
-            with _collector_paused():
+            with collector_paused():
                 self._health.start(self._cache.objects(), snapshot.leases)
         except BaseException as error:
             await self._store.close()
@@ -253,39 +277,57 @@ class Registry:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def create(self, agent: AgentInput, *, namespace: str | None = None) -> Agent:
+    async def create(
+        self,
+        agent: AgentInput,
+        *,
+        namespace: str | None = None,
+        guard: WriteGuard | None = None,
+    ) -> Agent:
         """Register a new agent; ``AlreadyExists`` if the name is taken."""
         incoming = self.incoming(agent, namespace)
-        created = self._new_object(incoming)
+        prepared = (guard or OPEN).prepare(incoming, None)
+        created = self._new_object(prepared)
         try:
             return await self._create(created)
         except KeyExists:
             raise AlreadyExists.agent(created.key) from None
 
     async def register(
-        self, agent: AgentInput, *, namespace: str | None = None, name: str | None = None
+        self,
+        agent: AgentInput,
+        *,
+        namespace: str | None = None,
+        name: str | None = None,
+        guard: WriteGuard | None = None,
     ) -> Registration:
         """Create or replace (HTTP PUT). With ``metadata.resourceVersion`` set, replace only that
         version: ``Conflict`` if the stored one is newer, ``NotFound`` if there is none.
 
-        A replace that changes nothing writes nothing and returns the stored object.
+        A replace that changes nothing writes nothing and returns the stored object. ``guard``
+        checks the stored object and prepares the one written, inside the compare-and-swap
+        loop: what it checked is exactly what is replaced.
         """
+        guard = guard or OPEN
         incoming = self.incoming(agent, namespace, name)
         key = incoming.key
         expected = incoming.metadata.resource_version
         while True:
             current = self._cache.get(key)
+            if current is not None:
+                guard.check(current)
+            prepared = guard.prepare(incoming, current)
             if current is None:
                 if expected is not None:
                     raise NotFound(
                         f'agent "{key}" not found (the request expected resourceVersion {expected})'
                     )
                 try:
-                    return Registration(await self._create(self._new_object(incoming)), True)
+                    return Registration(await self._create(self._new_object(prepared)), True)
                 except KeyExists:
                     continue  # created meanwhile: replace it on the next attempt
             self._check_preconditions(current, expected, incoming.metadata.uid)
-            replacement = self._replacement(current, incoming)
+            replacement = self._replacement(current, prepared)
             if replacement is None:
                 return Registration(self._live(current), False)
             try:
@@ -304,13 +346,17 @@ class Registry:
         *,
         resource_version: str | None = None,
         uid: str | None = None,
+        guard: WriteGuard | None = None,
     ) -> Agent:
         """Delete an agent at once; return its last state. Optional preconditions on the
-        version and uid answer ``Conflict`` when they do not hold."""
+        version and uid answer ``Conflict`` when they do not hold; ``guard`` checks the
+        stored object inside the compare-and-swap loop."""
+        guard = guard or OPEN
         key = ObjectKey(namespace, name)
         resource_version = precondition_revision(resource_version, "preconditions.resourceVersion")
         while True:
             current = self._require(key)
+            guard.check(current)
             self._check_preconditions(current, resource_version, uid)
             try:
                 change = await self._store.delete(key, current.revision)
@@ -352,30 +398,16 @@ class Registry:
         return self._cache.get(key)
 
     async def list_agents(
-        self,
-        namespace: str | None = None,
-        *,
-        selector: str | Selector = "",
-        capabilities: Iterable[str] = (),
-        phases: Iterable[str] | None = None,
-        version: str = "",
-        tags: Iterable[str] = (),
-        limit: int | None = None,
-        continue_token: str | None = None,
-        scope: frozenset[str] | None = None,
+        self, query: AgentQuery | None = None, *, scope: frozenset[str] | None = None
     ) -> AgentList:
-        """Agents in ``namespace`` (all when ``None``) that match, by namespace and name.
-
-        ``capabilities`` matches agents providing any of them. Pages with ``limit`` and the
-        ``continue`` token of the previous page all reflect the first page's revision.
-        """
-        query = self._query(
-            capabilities, Match.ANY, selector, namespace, phases, version, tags, scope
-        )
-        if limit is not None and not 1 <= limit <= self.config.max_list_limit:
-            raise BadRequest(f"limit: must be between 1 and {self.config.max_list_limit}")
+        """Agents that match ``query``, by namespace and name; ``capabilities`` matches agents
+        providing any of them. Pages (``limit``, and the ``continue`` token of the previous
+        page) all reflect the first page's revision. ``scope``: the namespaces the asker may
+        see (``None``: all)."""
+        query = query or AgentQuery()
+        compiled = query.compile(Match.ANY, scope=scope, max_limit=MAX_LIST_LIMIT)
         try:
-            page = await self._cache.page(query, limit, continue_token)
+            page = await self._cache.page(compiled, query.limit, query.continue_token)
         except InvalidContinueToken as error:
             raise BadRequest(f"continue: {error}") from None
         except ContinueFromTheFuture as error:
@@ -391,49 +423,18 @@ class Registry:
             items=[self._live(agent) for agent in page.items],
         )
 
-    def discover(
-        self,
-        capabilities: Iterable[str] = (),
-        *,
-        selector: str | Selector = "",
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        phases: Iterable[str] | None = (Phase.HEALTHY,),
-        version: str = "",
-        tags: Iterable[str] = (),
-        limit: int | None = None,
-        scope: frozenset[str] | None = None,
-    ) -> list[Agent]:
-        """Agents providing **all** of ``capabilities``, best first (DESIGN §6): tag score,
-        then highest version, then name. Only healthy agents unless ``phases`` says otherwise.
-
-        ``labels`` (exact matches, as Kubernetes' ``matchLabels``) and ``selector`` combine: an
-        agent must satisfy both.
-        """
-        query = self._query(
-            capabilities,
-            Match.ALL,
-            _with_labels(selector, labels),
-            namespace,
-            phases,
-            version,
-            tags,
-            scope,
-        )
-        if limit is not None and limit < 1:
-            raise BadRequest("limit: must be at least 1")
-        ranked = query.rank(self._cache.candidates(query))  # rank() filters too
-        return [self._live(agent) for agent in ranked[:limit]]
+    def discover(self, query: AgentQuery, *, scope: frozenset[str] | None = None) -> list[Agent]:
+        """Agents providing **all** of the query's capabilities, best first (DESIGN §6): tag
+        score, then highest version, then name. Only healthy agents unless the query names
+        phases."""
+        compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
+        ranked = compiled.rank(self._cache.candidates(compiled))  # rank() filters too
+        return [self._live(agent) for agent in ranked[: query.limit]]
 
     def watch(
         self,
-        namespace: str | None = None,
+        query: AgentQuery | None = None,
         *,
-        selector: str = "",
-        capabilities: Iterable[str] = (),
-        phases: Iterable[str] | None = None,
-        version: str = "",
-        tags: Iterable[str] = (),
         since: str | int | None = None,
         scope: frozenset[str] | None = None,
     ) -> AsyncIterator[WatchEvent]:
@@ -444,9 +445,7 @@ class Registry:
         is ``Gone``; one that leaves it while the stream catches up gives an ERROR event (410)
         and the end of the stream.
         """
-        query = self._query(
-            capabilities, Match.ANY, selector, namespace, phases, version, tags, scope
-        )
+        compiled = (query or AgentQuery()).compile(Match.ANY, scope=scope)
         resume = parse_revision(since)
         if not self.ready:
             raise Unavailable("the registry is not serving watches (starting or stopping)")
@@ -457,7 +456,7 @@ class Registry:
         return stream(
             self._cache,
             self._hub,
-            query,
+            compiled,
             resume,
             bookmark_interval=self.config.bookmark_interval,
             queue_limit=self.config.watch_queue_limit,
@@ -651,31 +650,6 @@ class Registry:
         status = agent.status.model_copy(update={"last_heartbeat_time": beat})
         return agent.model_copy(update={"status": status})
 
-    def _query(
-        self,
-        capabilities: Iterable[str],
-        match: Match,
-        selector: str | Selector,
-        namespace: str | None,
-        phases: Iterable[str] | None,
-        version: str,
-        tags: Iterable[str],
-        scope: frozenset[str] | None = None,
-    ) -> Query:
-        try:
-            return Query.build(
-                capabilities=capabilities,
-                match=match,
-                selector=selector,
-                namespace=namespace,
-                scope=scope,
-                phases=phases,
-                version=version,
-                tags=tags,
-            )
-        except QueryError as error:
-            raise BadRequest(str(error)) from None
-
     def _now(self) -> datetime:
         return _time(self._clock.now())
 
@@ -712,32 +686,6 @@ class Registry:
 _STALE = (
     "the object has been modified; please apply your changes to the latest version and try again"
 )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading creates many long-lived objects and no garbage: without the cyclic collector
-    rescanning the growing heap, a large load is several times faster."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _with_labels(selector: str | Selector, labels: Mapping[str, str] | None) -> str | Selector:
-    """``selector`` AND the exact ``labels``, validated (``BadRequest`` naming the part)."""
-    if not labels:
-        return selector
-    try:
-        parsed = parse_selector(selector) if isinstance(selector, str) else selector
-        exact = selector_from_labels(labels)
-    except SelectorError as error:
-        part = "labels" if error.position is None else "labelSelector"
-        raise BadRequest(f"{part}: {error}") from None
-    return Selector.of([*parsed.requirements, *exact.requirements])
 
 
 def key_error(namespace: str | None, name: str | None) -> BadRequest | None:

@@ -28,6 +28,7 @@ from mesh_registry.cli import output
 from mesh_registry.client import RegistryClient, ResumePoint
 from mesh_registry.errors import Gone, MeshError, NotFound, Unavailable
 from mesh_registry.model import Agent, AgentList, EventType
+from mesh_registry.query import AgentQuery
 
 T = TypeVar("T")
 DEFAULT_REGISTRY = "http://127.0.0.1:8000"
@@ -112,9 +113,14 @@ def get_agents(
         _get_named(registry, names, namespace, all_namespaces or bool(selector or capability), fmt)
         return
 
+    query = AgentQuery(
+        namespace=None if all_namespaces else namespace,
+        selector=selector,
+        capabilities=capability,
+    )
+
     async def fetch(client: RegistryClient) -> AgentList:
-        scope = None if all_namespaces else namespace
-        return await client.list_all(scope, selector=selector, capabilities=capability)
+        return await client.list_all(query)
 
     agents = _run(registry, fetch)
     if fmt in ("json", "yaml"):
@@ -195,7 +201,11 @@ def watch_agents(
     fmt: str,
 ) -> None:
     """Print agent events as they come (current agents first). Ctrl-C to stop."""
-    scope = None if all_namespaces else namespace
+    query = AgentQuery(
+        namespace=None if all_namespaces else namespace,
+        selector=selector,
+        capabilities=capability,
+    )
 
     async def follow(client: RegistryClient) -> None:
         resume = ResumePoint()
@@ -203,9 +213,7 @@ def watch_agents(
             click.echo(f"{'EVENT':<9} {'NAME':<32} {'PHASE':<10} REVISION")
         while True:
             try:
-                async for event in client.watch(
-                    scope, since=resume.since, selector=selector, capabilities=capability
-                ):
+                async for event in client.watch(query, since=resume.since):
                     if event.type is EventType.ERROR:
                         raise Gone(getattr(event.object, "message", "watch expired"))
                     resume.observe(event)
@@ -249,11 +257,13 @@ def discover(
     found = _run(
         registry,
         lambda client: client.discover(
-            capability,
-            selector=selector,
-            namespace=namespace,
-            version=version_range,
-            tags=[t for t in tags.split(",") if t],
+            AgentQuery(
+                capabilities=capability,
+                selector=selector,
+                namespace=namespace,
+                version=version_range,
+                tags=tuple(t for t in tags.split(",") if t),
+            )
         ),
     )
     if fmt in ("json", "yaml"):

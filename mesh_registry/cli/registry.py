@@ -7,7 +7,6 @@ name in capitals, e.g. ``MESH_REGISTRY_DB=/var/lib/mesh/registry.db``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import logging
 import signal
@@ -26,6 +25,7 @@ from mesh_registry.errors import Unavailable
 from mesh_registry.health import HealthPolicy
 from mesh_registry.http_guard import HttpLimits
 from mesh_registry.logs import adopt_library_loggers, configure
+from mesh_registry.memory import configure_collector, freeze_loaded_heap
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.service import Registry
@@ -49,9 +49,6 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]
             return float(value)
         except ValueError:
             self.fail(f"{value!r} is neither a number of seconds nor 'never'", param, ctx)
-
-
-GC_THRESHOLDS = (10_000, 20, 100)  # the defaults are (700, 10, 10)
 
 
 @click.command(context_settings={"auto_envvar_prefix": "MESH_REGISTRY", "show_default": True})
@@ -156,7 +153,7 @@ def main(**options: Any) -> None:
     except ValueError as error:
         click.echo(f"mcp-mesh-registry: {error}", err=True)
         sys.exit(1)
-    tune_garbage_collector()
+    configure_collector()
     try:
         listener = listen(options["host"], options["port"])
     except OSError as error:
@@ -263,14 +260,7 @@ async def _serve(
         click.echo(f"mcp-mesh-registry: cannot start: {type(error).__name__}: {error}", err=True)
         listener.close()
         return 1
-    # The loaded records live as long as the process: keep the cyclic collector from rescanning
-    # them on every full collection (a pause that grows with the number of agents).
-    gc.freeze()
-    # Requests in flight are many young objects that outlive a default young collection, so
-    # with the default thresholds they keep triggering full collections, each scanning every
-    # record (measured: 37 of them, 26 s, while 60k agents registered; a pause of a second at
-    # 100k). The registry makes little cyclic garbage: collect it far less often.
-    gc.set_threshold(*GC_THRESHOLDS)
+    freeze_loaded_heap()
     host, port = listener.getsockname()[:2]
     tls = options["ssl_certfile"] is not None
     try:
@@ -328,13 +318,3 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         # A signal handler runs between two bytecodes of the loop's own thread: hand over.
         self._loop.call_soon_threadsafe(self._registry.begin_shutdown)
-
-
-def tune_garbage_collector() -> None:
-    """Collect less often than Python's defaults, which suit small heaps.
-
-    The registry holds every record in memory (tens of objects per agent), and its requests
-    allocate many short-lived objects: with the default thresholds the collector runs, and
-    rescans the long-lived heap, far more often than there is garbage to find.
-    """
-    gc.set_threshold(50_000, 20, 100)

@@ -1,16 +1,13 @@
-"""The argument shapes the registry's MCP tools accept besides the Agent object.
+"""``register_agent``'s arguments: the Agent object, or a flat form.
 
-MCP clients, and the language models behind many of them, write the simple shapes of the mesh's
-original design, so the tools take them too:
+MCP clients, and the language models behind many of them, write the simple shape of the mesh's
+original design, so the tool takes it too: ``{"name", "namespace", "endpoint", "capabilities":
+["a.b", …] or [{…}], "dependencies", "labels", "annotations", "version", "tags",
+"health_interval"}``. (A selector argument, a string or a ``LabelSelector`` object, is read
+with the rest of a query, in ``query.py``.)
 
-- ``register_agent`` in a flat form: ``{"name", "namespace", "endpoint", "capabilities":
-  ["a.b", …] or [{…}], "dependencies", "labels", "annotations", "version", "tags",
-  "health_interval"}``;
-- a label selector as a string (Kubernetes' grammar) or as Kubernetes' ``LabelSelector`` object
-  (``{"matchLabels": {…}, "matchExpressions": [{"key", "operator", "values"}]}``).
-
-Each shape's JSON Schema is built here from the same rules its parser checks, so that what the
-tools publish is what they accept. Pure: no transport, no FastMCP.
+The schema of each form is built here from the same rules its parser checks, so that what the
+tool publishes is what it accepts. Pure: no transport, no FastMCP.
 """
 
 from __future__ import annotations
@@ -35,15 +32,6 @@ from mesh_registry.model import (
     field_errors,
     parse_agent,
 )
-from mesh_registry.selector import (
-    MAX_REQUIREMENTS,
-    MAX_SELECTOR_LENGTH,
-    MAX_VALUES,
-    Selector,
-    SelectorError,
-    parse_selector,
-)
-from mesh_registry.selector import selector_from_label_selector as _from_object
 
 # -- register_agent ------------------------------------------------------------------------------
 
@@ -269,95 +257,3 @@ def _flat_path(path: str, given: dict[str, Any]) -> str:
                     if path == prefix or path.startswith((prefix + "[", prefix + ".")):
                         path = default + path[len(prefix) :]
     return path
-
-
-# -- selectors -----------------------------------------------------------------------------------
-
-
-def label_selector_schema() -> dict[str, Any]:
-    """Kubernetes' ``LabelSelector`` object, as :func:`parse_selector_argument` accepts it."""
-    key = validation.QUALIFIED_NAME.schema()
-    value = validation.LABEL_VALUE.schema()
-    expression = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["key", "operator"],
-        "properties": {"key": key},
-    }
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Kubernetes' LabelSelector: every matchLabels entry and every"
-        f" matchExpressions requirement must hold; at most {MAX_REQUIREMENTS} of them in all.",
-        "properties": {
-            "matchLabels": {
-                "type": ["object", "null"],
-                "maxProperties": MAX_REQUIREMENTS,
-                "propertyNames": key,
-                "additionalProperties": value,
-            },
-            "matchExpressions": {
-                "type": ["array", "null"],
-                "maxItems": MAX_REQUIREMENTS,
-                "items": {
-                    "anyOf": [
-                        _with_properties(
-                            expression,
-                            required=["values"],
-                            operator={"enum": ["In", "NotIn"]},
-                            values={
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": MAX_VALUES,
-                                "items": value,
-                            },
-                        ),
-                        _with_properties(
-                            expression,
-                            operator={"enum": ["Exists", "DoesNotExist"]},
-                            values={"type": ["array", "null"], "maxItems": 0},
-                        ),
-                    ]
-                },
-            },
-        },
-    }
-
-
-def _with_properties(
-    base: dict[str, Any], *, required: list[str] | None = None, **properties: Any
-) -> dict[str, Any]:
-    return {
-        **base,
-        "required": [*base["required"], *(required or [])],
-        "properties": {**base["properties"], **properties},
-    }
-
-
-def selector_schema() -> dict[str, Any]:
-    """A selector argument: a string in Kubernetes' grammar, or a ``LabelSelector`` object."""
-    return {
-        "anyOf": [
-            {
-                "type": "string",
-                "maxLength": MAX_SELECTOR_LENGTH,
-                "description": "A label selector: env=prod,tier in (gold,silver),!canary (at"
-                f" most {MAX_REQUIREMENTS} requirements, and {MAX_VALUES} values in a set)",
-            },
-            label_selector_schema(),
-        ]
-    }
-
-
-def parse_selector_argument(value: Any, field: str = "selector") -> Selector:
-    """A selector from a string or a ``LabelSelector`` object; ``BadRequest`` naming the part."""
-    try:
-        if value is None:
-            return parse_selector("")
-        if isinstance(value, str):
-            return parse_selector(value)
-        if isinstance(value, Mapping):
-            return _from_object(value)
-    except SelectorError as error:
-        raise BadRequest(f"{field}: {error}") from None
-    raise BadRequest(f"{field}: must be a label selector string or a LabelSelector object")

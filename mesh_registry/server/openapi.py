@@ -15,13 +15,12 @@ from mesh_registry.model import (
     DeleteOptions,
     EventType,
     HeartbeatResponse,
-    Phase,
     RequestSchemas,
     Status,
     TokenReview,
     ignore_registry_fields,
 )
-from mesh_registry.selector import MAX_REQUIREMENTS, MAX_SELECTOR_LENGTH, MAX_VALUES
+from mesh_registry.query import Operation, openapi_parameters
 
 _REF = "#/components/schemas/{model}"
 _REASONS = {
@@ -253,24 +252,6 @@ def _path_parameter(name: str, rule: validation.Rule) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": rule.schema()}
 
 
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
-
-
-def _listed(name: str, description: str, item: dict[str, Any]) -> dict[str, Any]:
-    return _query(
-        name,
-        description + " Repeat the parameter, or separate values with commas.",
-        {"type": "array", "items": item},
-    ) | {"style": "form", "explode": True}
-
-
 _REVISION = {"type": "string", "pattern": "^[0-9]{0,18}$"}
 _SSE_EVENT = {
     "type": "object",
@@ -281,37 +262,23 @@ _SSE_EVENT = {
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
 }
-_CAPABILITY = validation.CAPABILITY_NAME.schema()
-_PHASE = {"type": "string", "enum": [phase.value for phase in Phase]}
-_TAG_FILTER = validation.TAG_FILTER.schema()
-
-
-_SELECTOR = _query(
-    "labelSelector",
-    "A label selector, in Kubernetes' grammar (`env=prod,tier in (gold,silver),!canary`), of"
-    f" at most {MAX_REQUIREMENTS} requirements and {MAX_VALUES} values in a set.",
-    {"type": "string", "maxLength": MAX_SELECTOR_LENGTH},
-)
-_VERSION = _query("version", "A version range (npm syntax) the capability must satisfy.")
-_TAGS = _listed("tags", "Tags: `x` required, `+x` preferred, `-x` excluded.", _TAG_FILTER)
-_LIMIT = _query("limit", "At most this many items.", {"type": "integer", "minimum": 1})
-
 _LIST_PARAMETERS = [
-    _SELECTOR,
-    _listed("capability", "Agents providing any of these capabilities.", _CAPABILITY),
-    _listed("phase", "Agents in any of these phases.", _PHASE),
-    _VERSION,
-    _TAGS,
-    _query(
-        "limit", "At most this many items.", {"type": "integer", "minimum": 1, "maximum": 10_000}
-    ),
-    _query("continue", "The continue token of the previous page."),
-    _query("watch", "Stream changes as Server-Sent Events.", {"type": "boolean"}),
-    _query(
-        "resourceVersion",
-        "With watch: send every change after this revision (0 or absent: the current state).",
-        _REVISION,
-    ),
+    *openapi_parameters(Operation.LIST),
+    {
+        "name": "watch",
+        "in": "query",
+        "required": False,
+        "description": "Stream changes as Server-Sent Events (limit and continue do not apply).",
+        "schema": {"type": "boolean"},
+    },
+    {
+        "name": "resourceVersion",
+        "in": "query",
+        "required": False,
+        "description": "With watch: send every change after this revision (0 or absent: the"
+        " current state first).",
+        "schema": _REVISION,
+    },
     {
         "name": "Last-Event-ID",
         "in": "header",
@@ -320,19 +287,7 @@ _LIST_PARAMETERS = [
         "schema": _REVISION,
     },
 ]
-_DISCOVER_PARAMETERS = [
-    _listed("capability", "Agents providing every one of these capabilities.", _CAPABILITY),
-    _SELECTOR,
-    _VERSION,
-    _TAGS,
-    _query(
-        "namespace",
-        "Only this namespace (default: all).",
-        validation.DNS1123_LABEL.schema(optional=True),
-    ),
-    _listed("phase", "Phases to include (default: healthy).", _PHASE),
-    _LIMIT,
-]
+_DISCOVER_PARAMETERS = openapi_parameters(Operation.DISCOVER)
 
 
 def _probe(operation: str, summary: str, body: dict[str, Any], *codes: int) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Reading requests: JSON bodies within a size limit, and query parameters, with clear errors."""
+"""Reading requests: JSON bodies within their limits, and flags, with clear errors (a list's
+or a discovery's parameters are read by ``query.from_params``)."""
 
 from __future__ import annotations
 
@@ -61,24 +62,3 @@ def flag(request: Request, name: str) -> bool:
     if value.lower() in ("true", "1"):
         return True
     raise BadRequest(f"{name}: {value!r} is not a boolean (true or false)")
-
-
-def positive_int(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 9 or int(value) < 1:
-        raise BadRequest(f"{name}: {value!r} is not a positive integer")
-    return int(value)
-
-
-def many(request: Request, name: str) -> list[str]:
-    """A parameter that may repeat (``?x=a&x=b``) or list values with commas (``?x=a,b``)."""
-    values: list[str] = []
-    for raw in request.query_params.getlist(name):
-        values.extend(part.strip() for part in raw.split(",") if part.strip())
-    return values
-
-
-def text(request: Request, name: str, default: str = "") -> str:
-    return request.query_params.get(name, default)

@@ -15,15 +15,9 @@ from mesh_registry.access import Access
 from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
 from mesh_registry.model import AgentList, DeleteOptions, ListMeta, TokenReview, field_errors
+from mesh_registry.query import Operation, from_params
 from mesh_registry.server.auth import PRINCIPAL
-from mesh_registry.server.requests import (
-    flag,
-    json_body,
-    many,
-    optional_json_body,
-    positive_int,
-    text,
-)
+from mesh_registry.server.requests import flag, json_body, optional_json_body
 from mesh_registry.server.responses import json_response
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.server.sse import event_stream, resume_revision
@@ -55,27 +49,15 @@ class RestApi:
 
     async def list_or_watch(self, request: Request) -> Response:
         namespace = request.path_params.get("namespace")
-        filters: dict[str, Any] = {
-            "selector": text(request, "labelSelector"),
-            "capabilities": many(request, "capability"),
-            "phases": many(request, "phase") or None,
-            "version": text(request, "version"),
-            "tags": many(request, "tags"),
-        }
         since = parse_revision(resume_revision(request))
         if flag(request, "watch"):
-            events = self._access.watch(_principal(request), namespace, since=since, **filters)
+            query = from_params(request.query_params.getlist, Operation.WATCH, namespace)
+            events = self._access.watch(_principal(request), query, since)
             return event_stream(events, self._settings, resumed=since is not None)
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
-        result = await self._access.list_agents(
-            _principal(request),
-            namespace,
-            limit=positive_int(request, "limit"),
-            continue_token=request.query_params.get("continue") or None,
-            **filters,
-        )
-        return json_response(result)
+        query = from_params(request.query_params.getlist, Operation.LIST, namespace)
+        return json_response(await self._access.list_agents(_principal(request), query))
 
     async def create(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
@@ -132,17 +114,8 @@ class RestApi:
         return json_response(self._access.review(_principal(request), spec.token), 201)
 
     async def discover(self, request: Request) -> Response:
-        phases = many(request, "phase")
-        found = self._access.discover(
-            _principal(request),
-            many(request, "capability"),
-            selector=text(request, "labelSelector"),
-            namespace=request.query_params.get("namespace") or None,
-            phases=phases or ["healthy"],
-            version=text(request, "version"),
-            tags=many(request, "tags"),
-            limit=positive_int(request, "limit"),
-        )
+        query = from_params(request.query_params.getlist, Operation.DISCOVER, None)
+        found = self._access.discover(_principal(request), query)
         revision = str(self._registry.revision)
         return json_response(AgentList(metadata=ListMeta(resource_version=revision), items=found))
 

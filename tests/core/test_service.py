@@ -20,6 +20,7 @@ from mesh_registry.errors import (
     Unavailable,
 )
 from mesh_registry.model import Agent, EventType, Phase
+from mesh_registry.query import EVERY_PHASE, AgentQuery
 from mesh_registry.service import Registry
 from mesh_registry.store import Retention
 from tests.support.agents import agent_body
@@ -218,7 +219,7 @@ def _names(agents: list[Agent]) -> list[str]:
 )
 async def test_list_filters(registry: Registry, arguments: dict, expected: list[str]) -> None:
     await _populate(registry)
-    result = await registry.list_agents(**arguments)
+    result = await registry.list_agents(AgentQuery(**arguments))
     assert _names(result.items) == expected
     assert result.metadata.resource_version == "5"
     assert result.metadata.continue_ is None
@@ -227,7 +228,7 @@ async def test_list_filters(registry: Registry, arguments: dict, expected: list[
 async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> None:
     for i in range(10):
         await registry.create(agent_body(f"a{i}", ["x.y"], labels={"keep": "yes"}))
-    first = await registry.list_agents(selector="keep=yes", limit=3)
+    first = await registry.list_agents(AgentQuery(selector="keep=yes", limit=3))
     assert _names(first.items) == ["default/a0", "default/a1", "default/a2"]
     assert first.metadata.continue_ is not None
     # The world changes between pages...
@@ -239,7 +240,9 @@ async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> Non
     names = _names(first.items)
     token = first.metadata.continue_
     while token is not None:
-        page = await registry.list_agents(selector="keep=yes", limit=3, continue_token=token)
+        page = await registry.list_agents(
+            AgentQuery(selector="keep=yes", limit=3, continue_token=token)
+        )
         assert page.metadata.resource_version == first.metadata.resource_version
         names += _names(page.items)
         token = page.metadata.continue_
@@ -248,7 +251,7 @@ async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> Non
             assert "new" not in agent.metadata.labels
     assert names == [f"default/a{i}" for i in range(10)]
     # A fresh list sees the new state.
-    fresh = await registry.list_agents(selector="keep=yes")
+    fresh = await registry.list_agents(AgentQuery(selector="keep=yes"))
     assert "default/a45" in _names(fresh.items)
     assert "default/a4" not in _names(fresh.items)
 
@@ -256,11 +259,11 @@ async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> Non
 async def test_pagination_exact_sizes(registry: Registry) -> None:
     for i in range(6):
         await registry.create(agent_body(f"a{i}", ["x.y"]))
-    page = await registry.list_agents(limit=6)
+    page = await registry.list_agents(AgentQuery(limit=6))
     assert len(page.items) == 6
     assert page.metadata.continue_ is None
-    page = await registry.list_agents(limit=3)
-    second = await registry.list_agents(limit=3, continue_token=page.metadata.continue_)
+    page = await registry.list_agents(AgentQuery(limit=3))
+    second = await registry.list_agents(AgentQuery(limit=3, continue_token=page.metadata.continue_))
     assert len(second.items) == 3
     assert second.metadata.continue_ is None
 
@@ -281,7 +284,7 @@ async def test_pagination_exact_sizes(registry: Registry) -> None:
 async def test_bad_list_queries(registry: Registry, arguments: dict, words: str) -> None:
     await registry.create(agent_body("a", ["x.y"]))
     with pytest.raises(BadRequest, match=words):
-        await registry.list_agents(**arguments)
+        await registry.list_agents(AgentQuery(**arguments))
 
 
 async def test_continue_token_from_the_future_is_gone(registry: Registry) -> None:
@@ -289,7 +292,9 @@ async def test_continue_token_from_the_future_is_gone(registry: Registry) -> Non
     # copy, say): as for a compacted one, the client must start the list again.
     await registry.create(agent_body("a", ["x.y"]))
     with pytest.raises(Gone, match="future"):
-        await registry.list_agents(continue_token="eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0")
+        await registry.list_agents(
+            AgentQuery(continue_token="eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0")
+        )
 
 
 async def test_continue_token_past_the_history_is_gone(
@@ -300,12 +305,12 @@ async def test_continue_token_past_the_history_is_gone(
     ) as registry:
         for i in range(4):
             await registry.create(agent_body(f"a{i}", ["x.y"]))
-        page = await registry.list_agents(limit=1)
+        page = await registry.list_agents(AgentQuery(limit=1))
         for i in range(4, 8):
             await registry.create(agent_body(f"a{i}", ["x.y"]))
         await registry._store.compact()
         with pytest.raises(Gone, match="start the list again"):
-            await registry.list_agents(limit=1, continue_token=page.metadata.continue_)
+            await registry.list_agents(AgentQuery(limit=1, continue_token=page.metadata.continue_))
 
 
 @pytest.mark.parametrize("since", ["abc", "-1", "1.5", "99999999999999999999", " 1"])
@@ -321,18 +326,24 @@ async def test_discovery_ranks_healthy_providers(registry: Registry) -> None:
     await registry.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
     for name in ("slow", "fast", "old"):
         await registry.heartbeat("default", name)
-    assert _names(registry.discover(["geo.lookup"])) == [
+    assert _names(registry.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
         "default/slow",
         "default/fast",
         "default/old",
     ]
-    assert _names(registry.discover(["geo.lookup"], tags=["+fast"]))[0] == "default/fast"
-    assert _names(registry.discover(["geo.lookup"], version="^1 || ^2", limit=1)) == [
-        "default/slow"
-    ]
-    assert _names(registry.discover(["geo.lookup"], phases=None))[0] == "default/sick"
+    assert (
+        _names(registry.discover(AgentQuery(capabilities=("geo.lookup",), tags=("+fast",))))[0]
+        == "default/fast"
+    )
+    assert _names(
+        registry.discover(AgentQuery(capabilities=("geo.lookup",), version="^1 || ^2", limit=1))
+    ) == ["default/slow"]
+    assert (
+        _names(registry.discover(AgentQuery(capabilities=("geo.lookup",), phases=EVERY_PHASE)))[0]
+        == "default/sick"
+    )
     with pytest.raises(BadRequest):
-        registry.discover(["geo.lookup"], limit=0)
+        registry.discover(AgentQuery(capabilities=("geo.lookup",), limit=0))
 
 
 async def test_discovery_with_exact_labels(registry: Registry) -> None:
@@ -343,21 +354,33 @@ async def test_discovery_with_exact_labels(registry: Registry) -> None:
         agent_body("redis", ["db.query"], labels={"type": "cache"}, namespace="production")
     )
     await registry.create(agent_body("dev-pg", ["db.query"], labels={"type": "database"}))
-    found = registry.discover(labels={"type": "database"}, namespace="production", phases=None)
+    found = registry.discover(
+        AgentQuery(labels={"type": "database"}, namespace="production", phases=EVERY_PHASE)
+    )
     assert _names(found) == ["production/pg"]
     both = registry.discover(
-        ["db.query"], labels={"type": "database"}, selector="!tier", phases=None
+        AgentQuery(
+            capabilities=("db.query",),
+            labels={"type": "database"},
+            selector="!tier",
+            phases=EVERY_PHASE,
+        )
     )
     assert _names(both) == ["default/dev-pg", "production/pg"]
     with pytest.raises(BadRequest, match="labels"):
-        registry.discover(labels={"bad key": "x"})
+        registry.discover(AgentQuery(labels={"bad key": "x"}))
 
 
 async def test_discovery_needs_every_capability(registry: Registry) -> None:
     await registry.create(agent_body("both", ["a.b", "c.d"]))
     await registry.create(agent_body("one", ["a.b"]))
-    assert _names(registry.discover(["a.b", "c.d"], phases=None)) == ["default/both"]
-    assert _names(registry.discover(["a.b"], phases=None)) == ["default/both", "default/one"]
+    assert _names(
+        registry.discover(AgentQuery(capabilities=("a.b", "c.d"), phases=EVERY_PHASE))
+    ) == ["default/both"]
+    assert _names(registry.discover(AgentQuery(capabilities=("a.b",), phases=EVERY_PHASE))) == [
+        "default/both",
+        "default/one",
+    ]
 
 
 async def test_a_store_damaged_while_serving_makes_the_registry_not_ready(

@@ -12,6 +12,7 @@ from mesh_registry.clock import ManualClock
 from mesh_registry.config import RegistryConfig
 from mesh_registry.errors import Gone
 from mesh_registry.model import INITIAL_EVENTS_END, Agent, Bookmark, EventType, Status
+from mesh_registry.query import AgentQuery
 from mesh_registry.service import Registry
 from mesh_registry.store import Retention
 from tests.support.agents import agent_body
@@ -119,7 +120,7 @@ async def test_a_future_revision_is_refused_before_the_stream_starts(registry: R
 
 
 async def test_filtered_watch_reports_membership_changes(registry: Registry) -> None:
-    log = EventLog(registry.watch(selector="env=prod"))
+    log = EventLog(registry.watch(AgentQuery(selector="env=prod")))
     await log.wait_for(has(1, BOOKMARK))
     await registry.create(agent_body("a", ["x.y"], labels={"env": "dev"}))  # not seen
     await registry.register(agent_body("a", ["x.y"], labels={"env": "prod"}))  # moves in
@@ -146,14 +147,14 @@ async def test_resumed_filtered_watch_has_the_same_membership_semantics(registry
     await registry.create(agent_body("a", ["x.y"], labels={"env": "dev"}))
     await registry.register(agent_body("a", ["x.y"], labels={"env": "prod"}))
     await registry.register(agent_body("a", ["x.y"], labels={"env": "dev"}))
-    log = EventLog(registry.watch(selector="env=prod", since=1))
+    log = EventLog(registry.watch(AgentQuery(selector="env=prod"), since=1))
     await log.wait_for(has(2))
     assert log.summary() == [("ADDED", "a", "2"), ("DELETED", "a", "3")]
     await log.close()
 
 
 async def test_capability_watch_ignores_other_capabilities(registry: Registry) -> None:
-    log = EventLog(registry.watch(capabilities=["geo.lookup", "date.today"]))
+    log = EventLog(registry.watch(AgentQuery(capabilities=("geo.lookup", "date.today"))))
     await log.wait_for(has(1, BOOKMARK))
     await registry.create(agent_body("w", ["weather.forecast"]))
     await registry.create(agent_body("g", ["geo.lookup"]))
@@ -172,7 +173,7 @@ async def test_capability_watch_ignores_other_capabilities(registry: Registry) -
 
 async def test_phase_filtered_watch_follows_health(registry: Registry, clock: ManualClock) -> None:
     await registry.create(agent_body("a", ["x.y"], interval=1.0))
-    log = EventLog(registry.watch(phases=["healthy"]))
+    log = EventLog(registry.watch(AgentQuery(phases=("healthy",))))
     await log.wait_for(has(1, BOOKMARK))
     await registry.heartbeat("default", "a")
     await log.wait_for(has(1, ADDED))
@@ -213,7 +214,7 @@ async def test_idle_watchers_get_periodic_bookmarks(
 ) -> None:
     async with Registry(replace(config, bookmark_interval=0.05), clock=clock) as registry:
         await registry.create(agent_body("a", ["x.y"]))
-        log = EventLog(registry.watch(capabilities=["other.cap"]))
+        log = EventLog(registry.watch(AgentQuery(capabilities=("other.cap",))))
         await log.wait_for(has(3, BOOKMARK))
         await registry.create(agent_body("b", ["x.y"]))  # filtered out, but moves the revision
         await log.wait_for(lambda events: events[-1].type is BOOKMARK and events[-1].revision == 2)

@@ -11,6 +11,7 @@ import pytest
 from mesh_registry.client import RegistryClient
 from mesh_registry.errors import Gone
 from mesh_registry.model import Agent, EventType, Phase, WatchEvent
+from mesh_registry.query import AgentQuery
 from tests.support.agents import agent_body
 from tests.support.processes import RegistryProcess, running_registry, wait_until
 from tests.support.watching import EventLog, has
@@ -26,8 +27,8 @@ def summary(events: list[WatchEvent]) -> list[tuple[str, str, int]]:
 
 async def test_two_watchers_see_the_same_ordered_events(registry: RegistryProcess, ns: str) -> None:
     async with RegistryClient(registry.url) as client:
-        first = EventLog(client.watch(ns))
-        second = EventLog(client.watch(ns))
+        first = EventLog(client.watch(AgentQuery(namespace=ns)))
+        second = EventLog(client.watch(AgentQuery(namespace=ns)))
         await first.wait_for(has(1, EventType.BOOKMARK))
         await second.wait_for(has(1, EventType.BOOKMARK))
         async with httpx.AsyncClient(base_url=registry.url) as api:
@@ -59,14 +60,14 @@ async def test_resume_with_last_event_id_misses_nothing_and_repeats_nothing(
     ):
         for i in range(5):
             await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
-        before = EventLog(client.watch(ns))
+        before = EventLog(client.watch(AgentQuery(namespace=ns)))
         await before.wait_for(has(1, EventType.BOOKMARK))
         await before.close()  # the client goes away
         last = before.events[-1].revision
         for i in range(5, 10):  # changes it does not see while away
             await api.post(collection(ns), json=agent_body(f"a{i}", ["x.y"], interval=3600))
         deleted = (await api.delete(f"{collection(ns)}/a0")).json()
-        after = EventLog(client.watch(ns, since=str(last)))
+        after = EventLog(client.watch(AgentQuery(namespace=ns), since=str(last)))
         await after.wait_for(has(6))
         assert summary(before.changes()) + summary(after.changes()) == [
             *[("ADDED", f"a{i}", r) for i, r in zip(range(5), _revisions(before), strict=True)],
@@ -112,7 +113,7 @@ async def test_the_client_watch_outlives_keepalive_comments(ns: str) -> None:
             httpx.AsyncClient(base_url=registry.url, timeout=None) as api,
         ):
             await api.post(collection(ns), json=agent_body("a", ["x.y"], interval=3600))
-            log = EventLog(client.watch(ns))
+            log = EventLog(client.watch(AgentQuery(namespace=ns)))
             await log.wait_for(has(1, EventType.BOOKMARK))
             # A second stream, opened later, counts keep-alives: by the time it has seen three,
             # the client's older stream has received at least as many.
@@ -150,7 +151,7 @@ async def test_a_compacted_resume_revision_is_an_http_410(ns: str) -> None:
             # Refused before any stream starts: HTTP 410 with a Status body.
             response = await api.get(collection(ns), params={"watch": "true", "resourceVersion": 3})
             with pytest.raises(Gone, match="too old resource version: 3"):
-                [event async for event in client.watch(ns, since="3")]
+                [event async for event in client.watch(AgentQuery(namespace=ns), since="3")]
         assert response.status_code == 410
         assert response.headers["content-type"] == "application/json"
         assert (response.json()["kind"], response.json()["reason"]) == ("Status", "Expired")
@@ -163,7 +164,7 @@ async def test_label_changes_move_objects_in_and_out_of_a_filtered_watch(
         RegistryClient(registry.url) as client,
         httpx.AsyncClient(base_url=registry.url) as api,
     ):
-        watch = EventLog(client.watch(ns, selector="env=prod"))
+        watch = EventLog(client.watch(AgentQuery(namespace=ns, selector="env=prod")))
         await watch.wait_for(has(1, EventType.BOOKMARK))
         item = f"{collection(ns)}/a"
         await api.put(item, json=agent_body("a", ["x.y"], labels={"env": "dev"}, interval=3600))
@@ -184,7 +185,7 @@ async def test_phase_transitions_arrive_within_100ms_of_their_deadline(
         httpx.AsyncClient(base_url=registry.url) as api,
     ):
         await api.post(collection(ns), json=agent_body("quick", ["x.y"], interval=0.2))
-        watch = EventLog(client.watch(ns))
+        watch = EventLog(client.watch(AgentQuery(namespace=ns)))
         await watch.wait_for(lambda events: len(events) >= 2)
         await api.post(f"{collection(ns)}/quick/heartbeat")
 

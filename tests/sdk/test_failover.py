@@ -16,6 +16,7 @@ from fastmcp import Client
 from mesh_agent.mcp_http import McpHttpClient
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import EventType, Phase
+from mesh_registry.query import AgentQuery
 from tests.sdk.conftest import StartAgent
 from tests.support.agent_processes import AgentProcess
 from tests.support.processes import RegistryProcess, eventually
@@ -90,7 +91,7 @@ async def asking(endpoint: str) -> AsyncIterator[McpHttpClient]:
 async def watching(registry: RegistryProcess, namespace: str) -> AsyncIterator[EventLog]:
     """A watch on the namespace that already follows changes."""
     async with RegistryClient(registry.url) as client:
-        log = EventLog(client.watch(namespace))
+        log = EventLog(client.watch(AgentQuery(namespace=namespace)))
         try:
             await log.wait_for(initial_events_ended)
             yield log

@@ -14,6 +14,7 @@ import pytest
 from mesh_registry.client import RegistryClient
 from mesh_registry.errors import Unauthorized
 from mesh_registry.model import EventType
+from mesh_registry.query import AgentQuery
 from tests.security.conftest import TOKENS, agent_body, bearer, token, write_tokens
 from tests.support.agent_processes import MCP_MESH
 from tests.support.processes import (
@@ -150,8 +151,8 @@ async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> 
             RegistryClient(registry.url, token=token("reader-a")) as revoked,
         ):
             assert (await http.get(A, headers=newcomer)).status_code == 401
-            staying = EventLog(kept.watch("team-a"))
-            leaving = EventLog(revoked.watch("team-a"))
+            staying = EventLog(kept.watch(AgentQuery(namespace="team-a")))
+            leaving = EventLog(revoked.watch(AgentQuery(namespace="team-a")))
             for log in (staying, leaving):
                 await log.wait_for(initial_events_ended)
 
@@ -188,7 +189,7 @@ async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> 
             await eventually(refused)
             assert (await http.get(A, headers=newcomer)).status_code == 200
             with pytest.raises(Unauthorized, match="not valid"):
-                await revoked.list_agents("team-a")
+                await revoked.list_agents(AgentQuery(namespace="team-a"))
 
 
 def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from mesh_registry.errors import BadRequest, Invalid, MeshError
 from mesh_registry.model import Agent
-from mesh_registry.server.mcp_input import UNSET, agent_from_arguments, parse_selector_argument
+from mesh_registry.server.mcp_input import UNSET, agent_from_arguments
 
 BASE = {"name": "weather", "endpoint": "http://10.0.0.5:54321/mcp"}
 
@@ -82,36 +82,3 @@ def test_the_two_forms_are_not_mixed() -> None:
         agent_from_arguments({"metadata": {}}, {"labels": {"a": "b"}})
     with pytest.raises(BadRequest, match="agent: must be an object"):
         agent_from_arguments(None, {})
-
-
-@pytest.mark.parametrize(
-    ("value", "canonical"),
-    [
-        ("", ""),
-        (None, ""),
-        ("env=prod,tier in (a,b)", "env=prod,tier in (a,b)"),
-        ({"matchLabels": {"env": "prod"}}, "env=prod"),
-        ({"matchLabels": None, "matchExpressions": None}, ""),
-        ({"matchExpressions": [{"key": "gpu", "operator": "Exists", "values": None}]}, "gpu"),
-    ],
-)
-def test_selectors_as_strings_or_objects(value: Any, canonical: str) -> None:
-    assert str(parse_selector_argument(value)) == canonical
-
-
-@pytest.mark.parametrize(
-    ("value", "words"),
-    [
-        ("a in (", "selector: selector 'a in ('"),
-        (5, "selector: must be a label selector string or a LabelSelector object"),
-        ({"matchLabels": []}, "selector: matchLabels: must be an object of strings"),
-        ({"matchLabels": ""}, "matchLabels"),
-        ({"matchExpressions": {}}, "matchExpressions: must be a list"),
-        ({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ""}]}, "values"),
-        ({"matchExpressions": [{"key": "a", "operator": "In"}]}, "values"),
-    ],
-)
-def test_bad_selectors_name_the_part(value: Any, words: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse_selector_argument(value)
-    assert words in caught.value.message, caught.value.message

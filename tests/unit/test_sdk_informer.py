@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -15,6 +14,7 @@ from mesh_registry.client import ResumePoint
 from mesh_registry.codec import with_revision
 from mesh_registry.errors import Gone, Unavailable
 from mesh_registry.model import Agent, EventType, ObjectKey, WatchEvent, parse_agent
+from mesh_registry.query import AgentQuery
 from mesh_registry.watch import bookmark
 from tests.support.agents import agent_body
 
@@ -75,8 +75,8 @@ class ScriptedRegistry:
         self.asked: list[str | None] = []
         self.done = asyncio.Event()
 
-    async def watch(self, namespace: str | None, **options: Any) -> AsyncIterator[WatchEvent]:
-        self.asked.append(options["since"])
+    async def watch(self, query: AgentQuery, *, since: str | None) -> AsyncIterator[WatchEvent]:
+        self.asked.append(since)
         if not self._streams:
             self.done.set()
             await asyncio.Event().wait()  # an idle stream, until cancelled
