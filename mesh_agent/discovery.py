@@ -7,7 +7,7 @@
         if geo is not None:
             print(await geo(city="Paris"))
 
-Both rank as the registry ranks (DESIGN §6). ``MeshClient.dependency`` keeps a watch on the
+Both rank as the registry ranks (docs/design.md, "Discovery"). ``MeshClient.dependency`` keeps a watch on the
 capability, so later calls see providers come and go without asking the registry again.
 """
 

@@ -29,6 +29,7 @@ from mesh_registry.errors import (
     MeshError,
     TooManyRequests,
 )
+from mesh_registry.incoming import AgentInput, not_found, precondition_revision
 from mesh_registry.model import (
     Agent,
     AgentList,
@@ -43,13 +44,7 @@ from mesh_registry.model import (
     WatchEvent,
 )
 from mesh_registry.query import AgentQuery
-from mesh_registry.service import (
-    AgentInput,
-    Registration,
-    Registry,
-    not_found,
-    precondition_revision,
-)
+from mesh_registry.service import Registration, Registry
 
 OWNER_ANNOTATION = "mcp-mesh.io/owner"
 audit = logging.getLogger("mesh_registry.audit")

@@ -5,7 +5,7 @@ A query names capabilities in one of two ways: ``ANY`` (agents providing at leas
 what a dependency watch needs) or ``ALL`` (agents providing every one: what a caller looking for
 one service needs). Version and tag constraints apply to the named capabilities' entries.
 
-Ranking (DESIGN §6): tag score (preferred tags present) descending, then the highest version of
+Ranking (docs/design.md, "Discovery"): tag score (preferred tags present) descending, then the highest version of
 the matched capability, then name, then namespace. Pure: the SDK ranks with this module too.
 """
 
@@ -160,7 +160,7 @@ class Query:
         return not self._constrains_capabilities or bool(self._matched(agent))
 
     def rank(self, agents: Iterable[Agent]) -> list[Agent]:
-        """The matching ``agents``, best first (DESIGN §6)."""
+        """The matching ``agents``, best first (docs/design.md, "Discovery")."""
         return [agent for _, agent in self.ranked(agents)]
 
     def ranked(self, agents: Iterable[Agent]) -> list[tuple[RankKey, Agent]]:

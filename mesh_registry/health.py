@@ -17,8 +17,9 @@ An agent's lease records when it last sent a heartbeat. With its heartbeat inter
   share of overdue agents falls back under the threshold. Agents that never sent a heartbeat
   are not counted: a registration that never comes alive says nothing about the network.
 
-The monitor decides; it does not write. Each transition is queued on its lease, and the owner
-writes the queue in order (one record change, so one watch event, per transition).
+The monitor decides; it does not write. Each transition is queued on its lease; the owner takes
+them in order (:meth:`HealthMonitor.pending`, :meth:`HealthMonitor.written`) and writes each as
+one record change, so one watch event, per transition.
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ class HealthMonitor:
             lease.interval = agent.spec.health_interval
             self._schedule(lease)
 
-    def heartbeat(self, key: ObjectKey) -> Lease | None:
-        """Record a heartbeat; ``None`` for an unknown agent. Never writes anything."""
+    def heartbeat(self, key: ObjectKey) -> Phase | None:
+        """Record a heartbeat; return the agent's phase after it (``None``: an unknown agent).
+        Never writes anything: a phase change it makes is queued (see :meth:`pending`)."""
         lease = self._leases.get(key)
         if lease is None:
             return None
@@ -191,12 +193,28 @@ class HealthMonitor:
         else:
             # The timer entry is early now; when it fires, it finds the later deadline.
             lease.last_heartbeat = now
-        return lease
+        return lease.phase
 
     # -- outputs ---------------------------------------------------------------------------
 
     def lease(self, key: ObjectKey) -> Lease | None:
         return self._leases.get(key)
+
+    def last_heartbeat(self, key: ObjectKey) -> float | None:
+        """When the agent last sent a heartbeat (epoch seconds), if it ever did."""
+        lease = self._leases.get(key)
+        return None if lease is None else lease.last_heartbeat
+
+    def pending(self, key: ObjectKey) -> Transition | None:
+        """The oldest transition of the agent not yet written into its record."""
+        lease = self._leases.get(key)
+        return lease.unwritten[0] if lease is not None and lease.unwritten else None
+
+    def written(self, key: ObjectKey, transition: Transition) -> None:
+        """``transition`` is in the record now (a heartbeat may have called it off meanwhile)."""
+        lease = self._leases.get(key)
+        if lease is not None and lease.unwritten and lease.unwritten[0] is transition:
+            lease.unwritten.popleft()
 
     def counts(self) -> dict[Phase, int]:
         return {phase: self._counts[phase] for phase in Phase}

@@ -5,24 +5,23 @@ one method, and map the typed errors of :mod:`mesh_registry.errors` to their own
 
 Layers, from the bottom: the store (durable, versioned), the watch cache (all objects in memory,
 fed by the store's commits), the hub (fans changes out to watchers) and the health monitor
-(leases and phase deadlines). Writes go to the store with compare-and-swap on the revision the
-cache holds, retried when another write got there first (Kubernetes' GuaranteedUpdate).
+(leases and phase deadlines), whose transitions the status writer writes. Writes go to the store
+with compare-and-swap on the revision the cache holds, retried when another write got there
+first (Kubernetes' GuaranteedUpdate); a :class:`WriteGuard` checks each attempt.
+
+What the service reads from clients is checked in ``incoming.py``; what a write makes of a
+record is decided in ``records.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from pydantic import ValidationError
-
-from mesh_registry import validation
 from mesh_registry.cache import (
     ContinueFromTheFuture,
     InvalidContinueToken,
@@ -33,32 +32,37 @@ from mesh_registry.clock import Clock, SystemClock
 from mesh_registry.codec import encode, with_revision
 from mesh_registry.config import RegistryConfig
 from mesh_registry.discovery import Match
-from mesh_registry.errors import (
-    AlreadyExists,
-    BadRequest,
-    Conflict,
-    Gone,
-    Invalid,
-    NotFound,
-    Unavailable,
+from mesh_registry.errors import AlreadyExists, BadRequest, Conflict, Gone, NotFound, Unavailable
+from mesh_registry.health import HealthMonitor
+from mesh_registry.incoming import (
+    AgentInput,
+    incoming,
+    not_found,
+    parse_revision,
+    precondition_revision,
 )
-from mesh_registry.health import HealthMonitor, Transition
-from mesh_registry.locks import KeyedLocks
+from mesh_registry.maintenance import Maintenance
 from mesh_registry.memory import collector_paused
 from mesh_registry.model import (
     Agent,
     AgentList,
-    AgentStatus,
     EventType,
     HeartbeatResponse,
     ListMeta,
     ObjectKey,
     Phase,
     WatchEvent,
-    field_errors,
-    parse_agent,
 )
 from mesh_registry.query import MAX_LIST_LIMIT, AgentQuery
+from mesh_registry.records import (
+    STALE,
+    check_preconditions,
+    created,
+    replaced,
+    timestamp,
+    with_heartbeat,
+)
+from mesh_registry.status import StatusWriter
 from mesh_registry.store import (
     Compacted,
     KeyExists,
@@ -73,13 +77,6 @@ from mesh_registry.store import (
 from mesh_registry.watch import Hub, check_resumable, stream
 
 log = logging.getLogger(__name__)
-
-# Writes compare-and-swap on the revision the cache holds. One that loses a race is retried on
-# the fresh state, as Kubernetes' GuaranteedUpdate does: every lost race means another write
-# won, so the retries end. A status write that fails on storage is retried after this delay.
-_STATUS_RETRY_SECONDS = 1.0
-
-AgentInput = Agent | Mapping[str, Any]
 
 
 class WriteGuard(Protocol):
@@ -152,15 +149,14 @@ class Registry:
         )
         self._cache = WatchCache(self._store)
         self._hub = Hub()
-        self._health = HealthMonitor(self._clock, self.config.health, self._on_health_change)
+        self._health = HealthMonitor(self._clock, self.config.health, self._health_changed)
+        self._status = StatusWriter(self._store, self._cache, self._health)
+        self._maintenance = Maintenance(self.config, self._store, self._health)
         self._cache.add_listener(self._hub.publish)
         self._cache.add_listener(self._observe)
         self._ready = False
         self._stopping = False
-        self._maintenance: asyncio.Task[None] | None = None
-        self._status_tasks: set[asyncio.Task[None]] = set()
-        self._syncing: set[ObjectKey] = set()
-        self._status_locks: KeyedLocks[ObjectKey] = KeyedLocks()
+        self._background: asyncio.Task[None] | None = None
         self.quarantined = 0  # records set aside at start: they could not be read
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -186,8 +182,8 @@ class Registry:
             if isinstance(error, StoreUnavailable):
                 raise Unavailable(str(error)) from error
             raise
-        self._maintenance = asyncio.create_task(self._maintain(), name="registry-maintenance")
-        self._ready = True
+        self._background = asyncio.create_task(self._maintenance.run(), name="registry-maintenance")
+        self._status.running = self._ready = True
         log.info(
             "registry started: %d agents, revision %d, database %s",
             len(self._cache),
@@ -217,16 +213,15 @@ class Registry:
         """End watches, finish pending status writes, checkpoint leases, close the store."""
         if not self._ready:
             return
-        self._ready = False
+        self._status.running = self._ready = False
         self._hub.close_all()
         self._health.stop()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
+        if self._background is not None:
+            self._background.cancel()
             with suppress(asyncio.CancelledError):
-                await self._maintenance
-        if self._status_tasks:
-            await asyncio.gather(*self._status_tasks, return_exceptions=True)
-        await self._checkpoint_leases()
+                await self._background
+        await self.status_written()
+        await self.checkpoint_leases()
         await self._store.close()
         log.info("registry stopped at revision %d", self._cache.revision)
 
@@ -277,6 +272,10 @@ class Registry:
 
     # -- writes ----------------------------------------------------------------------------
 
+    def incoming(self, agent: AgentInput, namespace: str | None, name: str | None = None) -> Agent:
+        """A client's object, validated and reconciled with its path (see ``incoming.py``)."""
+        return incoming(agent, namespace, name)
+
     async def create(
         self,
         agent: AgentInput,
@@ -285,13 +284,12 @@ class Registry:
         guard: WriteGuard | None = None,
     ) -> Agent:
         """Register a new agent; ``AlreadyExists`` if the name is taken."""
-        incoming = self.incoming(agent, namespace)
-        prepared = (guard or OPEN).prepare(incoming, None)
-        created = self._new_object(prepared)
+        prepared = (guard or OPEN).prepare(incoming(agent, namespace), None)
+        new = created(prepared, timestamp(self._clock.now()))
         try:
-            return await self._create(created)
+            return await self._create(new)
         except KeyExists:
-            raise AlreadyExists.agent(created.key) from None
+            raise AlreadyExists.agent(new.key) from None
 
     async def register(
         self,
@@ -309,32 +307,33 @@ class Registry:
         loop: what it checked is exactly what is replaced.
         """
         guard = guard or OPEN
-        incoming = self.incoming(agent, namespace, name)
-        key = incoming.key
-        expected = incoming.metadata.resource_version
+        asked = incoming(agent, namespace, name)
+        key = asked.key
+        expected = asked.metadata.resource_version
         while True:
             current = self._cache.get(key)
             if current is not None:
                 guard.check(current)
-            prepared = guard.prepare(incoming, current)
+            prepared = guard.prepare(asked, current)
             if current is None:
                 if expected is not None:
                     raise NotFound(
                         f'agent "{key}" not found (the request expected resourceVersion {expected})'
                     )
                 try:
-                    return Registration(await self._create(self._new_object(prepared)), True)
+                    new = created(prepared, timestamp(self._clock.now()))
+                    return Registration(await self._create(new), True)
                 except KeyExists:
                     continue  # created meanwhile: replace it on the next attempt
-            self._check_preconditions(current, expected, incoming.metadata.uid)
-            replacement = self._replacement(current, prepared)
+            check_preconditions(current, expected, asked.metadata.uid)
+            replacement = replaced(current, prepared)
             if replacement is None:
                 return Registration(self._live(current), False)
             try:
                 return Registration(await self._update(replacement, current.revision), False)
             except RevisionMismatch:
                 if expected is not None:
-                    raise Conflict.agent(key, _STALE) from None
+                    raise Conflict.agent(key, STALE) from None
             except KeyNotFound:
                 if expected is not None:
                     raise NotFound.agent(key) from None
@@ -357,12 +356,12 @@ class Registry:
         while True:
             current = self._require(key)
             guard.check(current)
-            self._check_preconditions(current, resource_version, uid)
+            check_preconditions(current, resource_version, uid)
             try:
                 change = await self._store.delete(key, current.revision)
             except RevisionMismatch:
                 if resource_version is not None:
-                    raise Conflict.agent(key, _STALE) from None
+                    raise Conflict.agent(key, STALE) from None
                 continue
             except KeyNotFound:
                 raise NotFound.agent(key) from None
@@ -378,12 +377,12 @@ class Registry:
         """
         key = ObjectKey(namespace, name)
         current = self._cache.get(key)
-        lease = self._health.heartbeat(key) if current is not None else None
-        if current is None or lease is None:
+        phase = self._health.heartbeat(key) if current is not None else None
+        if current is None or phase is None:
             raise not_found(key)
-        if not lease.unwritten:
-            return HeartbeatResponse(phase=lease.phase, resource_version=str(current.revision))
-        written = await self._write_transitions(key)
+        if self._health.pending(key) is None:
+            return HeartbeatResponse(phase=phase, resource_version=str(current.revision))
+        written = await self._status.settle(key)
         if written is None:
             raise not_found(key)
         return HeartbeatResponse(phase=written.status.phase, resource_version=str(written.revision))
@@ -424,7 +423,7 @@ class Registry:
         )
 
     def discover(self, query: AgentQuery, *, scope: frozenset[str] | None = None) -> list[Agent]:
-        """Agents providing **all** of the query's capabilities, best first (DESIGN §6): tag
+        """Agents providing **all** of the query's capabilities, best first (docs/design.md, "Discovery"): tag
         score, then highest version, then name. Only healthy agents unless the query names
         phases."""
         compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
@@ -438,7 +437,7 @@ class Registry:
         since: str | int | None = None,
         scope: frozenset[str] | None = None,
     ) -> AsyncIterator[WatchEvent]:
-        """A stream of changes to matching agents (DESIGN §7).
+        """A stream of changes to matching agents (docs/design.md, "Watches").
 
         Without ``since`` (or with "0"), the current matching agents as ADDED, then a BOOKMARK;
         with a revision, every matching change after it. A revision that has left the history
@@ -462,159 +461,22 @@ class Registry:
             queue_limit=self.config.watch_queue_limit,
         )
 
-    # -- health ----------------------------------------------------------------------------
+    async def status_written(self) -> None:
+        """Wait until the phase changes that deadlines made are written."""
+        await self._status.drain()
+
+    async def checkpoint_leases(self) -> None:
+        """Save the heartbeat times not saved yet (done periodically, and at stop)."""
+        await self._maintenance.checkpoint()
+
+    # -- internals -------------------------------------------------------------------------
 
     def _observe(self, change: ObjectChange) -> None:
         deleted = change.type is EventType.DELETED
         self._health.observe(change.object.key, None if deleted else change.object)
 
-    def _on_health_change(self, key: ObjectKey) -> None:
-        """A deadline passed and queued a transition on the lease: write it (in the background)."""
-        if key in self._syncing:
-            return  # the running writer loops until the queue is empty
-        self._syncing.add(key)
-        task = asyncio.create_task(self._settle_status(key), name=f"status-{key}")
-        self._status_tasks.add(task)
-        task.add_done_callback(self._status_tasks.discard)
-
-    async def _settle_status(self, key: ObjectKey) -> None:
-        try:
-            while self._ready:
-                try:
-                    await self._write_transitions(key)
-                    return
-                except Unavailable as error:
-                    log.warning("status of %s not written (%s); retrying", key, error.message)
-                    await asyncio.sleep(_STATUS_RETRY_SECONDS)
-        finally:
-            self._syncing.discard(key)
-
-    async def _write_transitions(self, key: ObjectKey) -> Agent | None:
-        """Write the lease's queued transitions, oldest first, one record change each.
-
-        One writer per key at a time, so that each transition is written exactly once and in
-        order. Return the record as stored afterwards, or ``None`` once it is gone.
-        """
-        async with self._status_locks.hold(key):
-            while True:
-                current = self._cache.get(key)
-                lease = self._health.lease(key)
-                if current is None or lease is None:
-                    return None
-                if not lease.unwritten:
-                    return self._live(current)
-                step = lease.unwritten[0]
-                try:
-                    written = await self._write_transition(current, step, lease.last_heartbeat)
-                except RevisionMismatch:
-                    continue  # a concurrent write of the record: apply ours on top of it
-                except KeyNotFound:
-                    return None
-                if lease.unwritten and lease.unwritten[0] is step:
-                    lease.unwritten.popleft()
-                if written is None:
-                    return None
-
-    async def _write_transition(
-        self, current: Agent, step: Transition, last_heartbeat: float | None
-    ) -> Agent | None:
-        if step.phase is None:
-            try:
-                await self._store.delete(current.key, current.revision)
-            except StoreUnavailable as error:
-                raise Unavailable(str(error)) from error
-            log.info("deleted %s: offline since %s", current.key, current.status.phase_since)
-            return None
-        status = current.status.model_copy(
-            update={
-                "phase": step.phase,
-                "phase_since": _time(step.at),
-                "last_heartbeat_time": None if last_heartbeat is None else _time(last_heartbeat),
-                "observed_generation": current.metadata.generation,
-            }
-        )
-        return await self._update(current.model_copy(update={"status": status}), current.revision)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def incoming(self, agent: AgentInput, namespace: str | None, name: str | None = None) -> Agent:
-        """Validate a client's object; reconcile it with the namespace and name of the path."""
-        problem = key_error(namespace, name)
-        if problem is not None:
-            raise problem
-        if not isinstance(agent, Agent):
-            try:
-                agent = parse_agent(agent)
-            except ValidationError as error:
-                raw_name = agent.get("metadata", {}) if isinstance(agent, Mapping) else {}
-                shown = raw_name.get("name") if isinstance(raw_name, Mapping) else None
-                raise Invalid.from_fields(
-                    shown if isinstance(shown, str) else None, field_errors(error)
-                ) from None
-        metadata = agent.metadata
-        if namespace is not None and metadata.namespace != namespace:
-            if "namespace" in metadata.model_fields_set:
-                raise BadRequest(
-                    f"the namespace of the object ({metadata.namespace}) does not match the"
-                    f" namespace of the request ({namespace})"
-                )
-            agent = agent.model_copy(
-                update={"metadata": metadata.model_copy(update={"namespace": namespace})}
-            )
-        if name is not None and agent.metadata.name != name:
-            raise BadRequest(
-                f"the name of the object ({agent.metadata.name}) does not match the name of"
-                f" the request ({name})"
-            )
-        written = agent.metadata.resource_version
-        checked = precondition_revision(written, "metadata.resourceVersion")
-        if checked != written:
-            agent = agent.model_copy(
-                update={"metadata": agent.metadata.model_copy(update={"resource_version": None})}
-            )
-        return agent
-
-    def _new_object(self, incoming: Agent) -> Agent:
-        now = self._now()
-        metadata = incoming.metadata.model_copy(
-            update={
-                "uid": str(uuid.uuid4()),
-                "resource_version": None,
-                "generation": 1,
-                "creation_timestamp": now,
-            }
-        )
-        status = AgentStatus(phase=Phase.PENDING, phase_since=now, observed_generation=1)
-        return Agent(metadata=metadata, spec=incoming.spec, status=status)
-
-    @staticmethod
-    def _replacement(current: Agent, incoming: Agent) -> Agent | None:
-        """``current`` with the client's part taken from ``incoming``; ``None`` if unchanged."""
-        old, new = current.metadata, incoming.metadata
-        changed = (
-            incoming.spec != current.spec
-            or new.labels != old.labels
-            or new.annotations != old.annotations
-        )
-        if not changed:
-            return None
-        generation = (old.generation or 0) + 1
-        metadata = old.model_copy(
-            update={"labels": new.labels, "annotations": new.annotations, "generation": generation}
-        )
-        status = current.status.model_copy(update={"observed_generation": generation})
-        return Agent(metadata=metadata, spec=incoming.spec, status=status)
-
-    @staticmethod
-    def _check_preconditions(current: Agent, resource_version: str | None, uid: str | None) -> None:
-        if resource_version is not None and resource_version != current.metadata.resource_version:
-            raise Conflict.agent(current.key, _STALE)
-        if uid is not None and uid != current.metadata.uid:
-            raise Conflict.agent(
-                current.key,
-                f"precondition failed: uid in precondition: {uid}, uid in object meta:"
-                f" {current.metadata.uid}",
-            )
+    def _health_changed(self, key: ObjectKey) -> None:
+        self._status.changed(key)
 
     async def _create(self, agent: Agent) -> Agent:
         try:
@@ -641,99 +503,4 @@ class Registry:
 
     def _live(self, agent: Agent) -> Agent:
         """``agent`` with the lease's last heartbeat time, which is not versioned."""
-        lease = self._health.lease(agent.key)
-        if lease is None or lease.last_heartbeat is None:
-            return agent
-        beat = _time(lease.last_heartbeat)
-        if agent.status.last_heartbeat_time == beat:
-            return agent
-        status = agent.status.model_copy(update={"last_heartbeat_time": beat})
-        return agent.model_copy(update={"status": status})
-
-    def _now(self) -> datetime:
-        return _time(self._clock.now())
-
-    async def _maintain(self) -> None:
-        """Checkpoint leases and compact the history, each on its own period."""
-        config = self.config
-        loop = asyncio.get_running_loop()
-        next_checkpoint = loop.time() + config.lease_checkpoint_interval
-        next_compaction = loop.time() + config.compaction_interval
-        while True:
-            await asyncio.sleep(max(0.0, min(next_checkpoint, next_compaction) - loop.time()))
-            now = loop.time()
-            if now >= next_checkpoint:
-                await self._checkpoint_leases()
-                next_checkpoint = now + config.lease_checkpoint_interval
-            if now >= next_compaction:
-                try:
-                    await self._store.compact()
-                except StoreUnavailable as error:
-                    log.error("history compaction failed: %s", error)
-                next_compaction = now + config.compaction_interval
-
-    async def _checkpoint_leases(self) -> None:
-        unsaved = self._health.unsaved_heartbeats()
-        if not unsaved:
-            return
-        try:
-            await self._store.save_leases(unsaved)
-        except StoreUnavailable as error:
-            log.error("lease checkpoint failed: %s", error)
-            self._health.requeue_unsaved(unsaved)
-
-
-_STALE = (
-    "the object has been modified; please apply your changes to the latest version and try again"
-)
-
-
-def key_error(namespace: str | None, name: str | None) -> BadRequest | None:
-    """What is wrong with a namespace or name that a request names (in its path, say), by the
-    rules the object's own fields follow; ``None`` if nothing."""
-    for what, value, check in (
-        ("namespace", namespace, validation.dns1123_label_errors),
-        ("name", name, validation.dns1123_subdomain_errors),
-    ):
-        problems = [] if value is None else check(value)
-        if problems:
-            return BadRequest(f"invalid {what} {value!r}: {'; '.join(problems)}")
-    return None
-
-
-def not_found(key: ObjectKey) -> BadRequest | NotFound:
-    """The answer for a key that names no agent: ``NotFound``, or ``BadRequest`` when the key
-    could never name one. Checked only on a miss: a stored key is valid."""
-    return key_error(key.namespace, key.name) or NotFound.agent(key)
-
-
-def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def precondition_revision(value: str | None, field: str) -> str | None:
-    """A ``resourceVersion`` given as a precondition: ``None`` when absent or empty (as in
-    Kubernetes), ``BadRequest`` naming ``field`` unless it is a revision."""
-    if not value:
-        return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise BadRequest(f"{field}: {value!r} is not a resource version")
-    return value
-
-
-def parse_revision(since: str | int | None) -> int | None:
-    """A resume revision; ``None`` (and "0", as in Kubernetes) start from the current state.
-
-    ``BadRequest`` for anything but a non-negative integer of at most 18 digits.
-    """
-    if since is None or since == "":
-        return None
-    if isinstance(since, int):
-        revision = since
-    elif since.isascii() and since.isdigit() and len(since) <= 18:
-        revision = int(since)
-    else:
-        raise BadRequest(f"resourceVersion: {since!r} is not a resource version")
-    if revision < 0:
-        raise BadRequest(f"resourceVersion: {since!r} is not a resource version")
-    return revision or None
+        return with_heartbeat(agent, self._health.last_heartbeat(agent.key))

@@ -1,6 +1,6 @@
 """Watches: filtered event streams, fanned out through bounded queues.
 
-Semantics (DESIGN §7, as Kubernetes' watch cache):
+Semantics (docs/design.md, "Watches"; as Kubernetes' watch cache):
 
 - Without a revision, a watch first sends every matching object as ADDED, then a BOOKMARK that
   marks the end of the initial state. With a revision R, it sends every matching change after R,

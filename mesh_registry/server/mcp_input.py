@@ -30,6 +30,7 @@ from mesh_registry.model import (
     RequestSchemas,
     agent_request_schema,
     field_errors,
+    inlined,
     parse_agent,
 )
 
@@ -48,24 +49,6 @@ FLAT_FIELDS: dict[str, str] = {
     "version": "spec.capabilities[].version",
     "tags": "spec.capabilities[].tags",
 }
-
-
-def inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` with its ``$defs`` substituted for their ``$ref``s (the API's types are not
-    recursive): a schema given to ``WithJsonSchema`` cannot carry definitions."""
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
 
 
 def _request_schema(model: type[BaseModel]) -> dict[str, Any]:

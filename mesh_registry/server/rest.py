@@ -1,4 +1,4 @@
-"""The REST API, Kubernetes style (DESIGN §8): each handler parses, calls the service once, and
+"""The REST API, Kubernetes style (docs/design.md, "Server"): each handler parses, calls the service once, and
 answers. Errors of any kind become a ``Status`` response (see ``app.py``)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.routing import Route
 from mesh_registry.access import Access
 from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
+from mesh_registry.incoming import parse_revision
 from mesh_registry.model import AgentList, DeleteOptions, ListMeta, TokenReview, field_errors
 from mesh_registry.query import Operation, from_params
 from mesh_registry.server.auth import PRINCIPAL
@@ -21,7 +22,6 @@ from mesh_registry.server.requests import flag, json_body, optional_json_body
 from mesh_registry.server.responses import json_response
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.server.sse import event_stream, resume_revision
-from mesh_registry.service import parse_revision
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -1,4 +1,4 @@
-"""Watches over Server-Sent Events (DESIGN §7).
+"""Watches over Server-Sent Events (docs/design.md, "Watches").
 
 Each event carries ``event: ADDED | MODIFIED | DELETED | BOOKMARK | ERROR`` and the object as
 one JSON ``data`` line, and ``id: <resourceVersion>`` where resuming from that revision is

@@ -268,7 +268,7 @@ async def test_a_heartbeat_storm_commits_nothing(registry: Registry, clock: Manu
     assert after.store.commits == before.store.commits
     assert after.revision == before.revision
     # Lease times reach the disk only in checkpoints: one for the whole storm.
-    await registry._checkpoint_leases()
+    await registry.checkpoint_leases()
     assert registry.stats().store.lease_checkpoints == before.store.lease_checkpoints + 1
 
 
@@ -363,8 +363,7 @@ class TestSelfPreservation:
 async def _settled(registry: Registry) -> None:
     """Wait until the status writes that deadlines triggered have all committed."""
     async with asyncio.timeout(5):
-        while registry._status_tasks:
-            await asyncio.gather(*registry._status_tasks, return_exceptions=True)
+        await registry.status_written()
 
 
 def test_start_constant_is_the_clock_start() -> None:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mesh_registry.errors import BadRequest
+from mesh_registry.incoming import parse_revision
 from mesh_registry.model import agent_request_schema, field_errors, parse_agent
-from mesh_registry.service import parse_revision
 
 # -- records -----------------------------------------------------------------------------------
 
