@@ -98,6 +98,7 @@ class MeshAgent:
         capabilities: Mapping[str, str] | None = None,
         capability_prefix: str = "",
         probe: Probe | None = None,
+        default_name: str | None = None,
     ) -> None:
         self.settings = AgentSettings(
             name=name,
@@ -111,7 +112,9 @@ class MeshAgent:
             host=host,
             port=port,
             advertise_host=advertise_host,
+            default_name=default_name,
         )
+        self._overrides = AgentSettings()
         self._attached = mcp is not None
         self.mcp = mcp if mcp is not None else FastMCP(name or "mcp-mesh-agent")
         self._provided: list[_Provided] = []
@@ -132,6 +135,10 @@ class MeshAgent:
     def configure(self, settings: AgentSettings, *, source: str = "") -> None:
         """Add agent-wide settings (from another decorator, say); a conflict is an error."""
         self.settings = self.settings.merged(settings, source=source)
+
+    def override(self, settings: AgentSettings) -> None:
+        """Settings that win over the environment's (a program's command-line options)."""
+        self._overrides = self._overrides.overridden_by(settings)
 
     def tool(
         self,
@@ -232,7 +239,7 @@ class MeshAgent:
 
     async def serve(self) -> None:
         """Serve, registered in the mesh, until a shutdown signal (or cancellation)."""
-        settings = self.settings.with_environment().resolved()
+        settings = self.settings.with_environment().overridden_by(self._overrides).resolved()
         listener = listen(settings.host, settings.port)
         port = listener.getsockname()[1]
         self.endpoint = f"http://{_url_host(settings.advertise_host)}:{port}/mcp"

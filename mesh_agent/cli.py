@@ -1,43 +1,45 @@
 """Command-line options shared by the agent programs (``run-wasm``, ``sidecar``).
 
-Each option is the environment variable of the same setting (see :mod:`settings`), spelled
-as an option; given, it wins over the variable.
+Each is the environment variable of the same setting spelled as an option (both declared once,
+in ``settings.VARIABLES``); given, it wins over the variable.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from mesh_agent.settings import VARIABLES, AgentSettings, Variable
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# option, variable, type, help
-_OPTIONS: list[tuple[str, str, type, str]] = [
-    ("--name", "MESH_AGENT_NAME", str, "The agent's name (default: from the program)."),
-    ("--namespace", "MESH_NAMESPACE", str, "The agent's namespace (default: default)."),
-    ("--labels", "MESH_AGENT_LABELS", str, "Labels, k=v,k2=v2."),
-    ("--health-interval", "MESH_HEALTH_INTERVAL", float, "Seconds between heartbeats."),
-    ("--host", "MESH_AGENT_HOST", str, "Host to listen on (default: 127.0.0.1)."),
-    ("--port", "MESH_AGENT_PORT", int, "Port to listen on (default: a free one)."),
-    ("--advertise-host", "MESH_ADVERTISE_HOST", str, "Host in the registered endpoint."),
-]
+_OPTIONS: tuple[Variable, ...] = tuple(v for v in VARIABLES if v.option)
 
 
 def agent_options(command: F) -> F:
     """Add the agent settings' options to a click command."""
-    for option, variable, kind, text in reversed(_OPTIONS):
-        command = click.option(option, type=kind, default=None, help=f"{text} [{variable}]")(
-            command
+    for variable in reversed(_OPTIONS):
+        assert variable.option is not None
+        decorate = click.option(
+            variable.option,
+            type=variable.kind,
+            default=None,
+            help=f"{variable.meaning[:1].upper()}{variable.meaning[1:]} [{variable.name}]",
         )
+        command = decorate(command)
     return command
 
 
-def export_agent_options(values: dict[str, Any]) -> None:
-    """Put the given options in the environment, where the agent's settings read them."""
-    for option, variable, _, _ in _OPTIONS:
-        value = values.get(option.lstrip("-").replace("-", "_"))
+def settings_from_options(values: dict[str, Any]) -> AgentSettings:
+    """The settings the given options set (the others left unset)."""
+    given: dict[str, Any] = {}
+    for variable in _OPTIONS:
+        assert variable.option is not None
+        assert variable.field is not None
+        value = values.get(variable.option.lstrip("-").replace("-", "_"))
         if value is not None:
-            os.environ[variable] = str(value)
+            text = str(value)
+            given[variable.field] = variable.read(variable.name, text)
+    return AgentSettings(**given)

@@ -7,15 +7,15 @@
         if geo is not None:
             print(await geo(city="Paris"))
 
-Both rank as the registry ranks (docs/design.md, "Discovery"). ``MeshClient.dependency`` keeps a watch on the
-capability, so later calls see providers come and go without asking the registry again.
+Both rank as the registry ranks (docs/design.md, "Discovery"). ``MeshClient.dependency``
+keeps a watch on the capability, so later calls see providers come and go without asking the
+registry again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,7 +24,7 @@ from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
 from mesh_agent.providers import ChannelPool
 from mesh_agent.resolver import Resolver
-from mesh_agent.settings import DEFAULT_REGISTRY_URL
+from mesh_agent.settings import DEFAULT_REGISTRY_URL, AgentSettings
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import DEFAULT_NAMESPACE, Agent, DependencySpec
 from mesh_registry.query import AgentQuery
@@ -60,13 +60,17 @@ class MeshClient:
         token: str | None = None,
         ca_bundle: str | None = None,
     ) -> None:
-        url = registry_url or os.environ.get("MESH_REGISTRY_URL") or DEFAULT_REGISTRY_URL
-        self.registry = RegistryClient(
-            url,
-            token=token or os.environ.get("MESH_TOKEN") or None,
-            ca_bundle=ca_bundle or os.environ.get("MESH_CA_BUNDLE") or None,
+        settings = AgentSettings(
+            registry_url=registry_url, namespace=namespace, token=token, ca_bundle=ca_bundle
         )
-        self.namespace = namespace or os.environ.get("MESH_NAMESPACE") or DEFAULT_NAMESPACE
+        environment = AgentSettings().with_environment()
+        given = environment.overridden_by(settings)  # arguments win over the environment
+        self.registry = RegistryClient(
+            given.registry_url or DEFAULT_REGISTRY_URL,
+            token=given.token,
+            ca_bundle=given.ca_bundle,
+        )
+        self.namespace = given.namespace or DEFAULT_NAMESPACE
         self._pool = ChannelPool(CallTokenCache(self.registry))
         self._resolvers: dict[DependencySpec, Resolver] = {}
         self._watches: list[asyncio.Task[None]] = []

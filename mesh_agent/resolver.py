@@ -1,10 +1,10 @@
 """From the agents a watch reports to ready-to-call dependencies, for each tool call.
 
 For every dependency, the healthy providers that satisfy it are kept ranked as the registry
-ranks them (docs/design.md, "Discovery"). A call gets the best provider; calls rotate among the providers that
-share the best rank; the others follow in rank order for failover. The ranking is recomputed
-only when what it depends on changes: an update that leaves every provider as it was keeps the
-same provider objects (and their connections).
+ranks them (docs/design.md, "Discovery"). A call gets the best provider; calls rotate among
+the providers that share the best rank; the others follow in rank order for failover. The
+ranking is recomputed only when what it depends on changes: an update that leaves every
+provider as it was keeps the same provider objects (and their connections).
 """
 
 from __future__ import annotations

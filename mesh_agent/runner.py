@@ -17,6 +17,7 @@ from fastmcp import FastMCP
 
 from mesh_agent import decorator
 from mesh_agent.agent import MeshAgent
+from mesh_agent.settings import AgentSettings
 
 
 def load(path: str) -> MeshAgent:
@@ -25,8 +26,14 @@ def load(path: str) -> MeshAgent:
     if not file.is_file():
         raise ValueError(f"no such file: {path}")
     sys.path.insert(0, str(file.parent))  # so that the file's own imports work
-    sys.argv[0] = str(file)  # as if run directly: the default agent name comes from it
     namespace = runpy.run_path(str(file), run_name="__mesh_agent__")
+    agent = _agent_of(path, namespace)
+    # Named after the file unless it says otherwise, as if it were run directly.
+    agent.configure(AgentSettings(default_name=agent.settings.default_name or str(file)))
+    return agent
+
+
+def _agent_of(path: str, namespace: dict[str, object]) -> MeshAgent:
     agents = [value for value in namespace.values() if isinstance(value, MeshAgent)]
     if len(agents) > 1:
         raise ValueError(f"{path} defines {len(agents)} MeshAgent objects; run one per process")

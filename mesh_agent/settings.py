@@ -1,20 +1,11 @@
-"""An agent's settings: decorator (or constructor) arguments, overridden by the environment.
+"""An agent's settings: decorator (or constructor) arguments, overridden by the environment,
+overridden in turn by the options of the agent programs (``run-wasm``, ``sidecar``).
 
-| variable | setting | default |
-|---|---|---|
-| ``MESH_REGISTRY_URL`` | registry_url | ``http://127.0.0.1:8000`` |
-| ``MESH_AGENT_NAME`` | name | ``<script>-<6 hex>`` |
-| ``MESH_NAMESPACE`` | namespace | ``default`` |
-| ``MESH_AGENT_HOST`` | host (to listen on) | ``127.0.0.1`` |
-| ``MESH_AGENT_PORT`` | port; ``0`` picks a free one | ``0`` |
-| ``MESH_ADVERTISE_HOST`` | host in the registered endpoint | the listening host |
-| ``MESH_HEALTH_INTERVAL`` | health_interval (seconds) | ``10`` |
-| ``MESH_AGENT_LABELS`` | labels, ``k=v,k2=v2`` (merged over the code's) | none |
-| ``MESH_AGENT_VERSION`` | version of every capability (overrides the code's) | ``1.0.0`` |
-| ``MESH_AGENT_TAGS`` | tags of every capability, ``a,b`` (override the code's) | the code's |
-| ``MESH_TOKEN`` | token: bearer token for the registry | none |
-| ``MESH_CA_BUNDLE`` | ca_bundle: CAs of an ``https://`` registry (PEM file) | the system's |
-| ``MESH_REQUIRE_TOKEN`` | require_token: callers need a call token (``1``/``0``) | ``0`` |
+Each setting that the environment can give is declared once, in :data:`VARIABLES`: its
+variable, the field it sets, how its text is read, its default and its meaning. From the
+declarations come :meth:`AgentSettings.with_environment`, the agent programs' options
+(``cli.py``) and the README's table of variables (:func:`markdown_table`, held to the README by
+a test).
 """
 
 from __future__ import annotations
@@ -23,7 +14,7 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +44,8 @@ class AgentSettings:
     # From the environment: they win over every capability's version and tags in code.
     version_override: str | None = None
     tags_override: tuple[str, ...] | None = None
+    # What the name comes from when none is given (default: the running script's name).
+    default_name: str | None = None
 
     def merged(self, other: AgentSettings, *, source: str = "") -> AgentSettings:
         """These settings with ``other``'s set values added; a value set differently in both is
@@ -76,30 +69,20 @@ class AgentSettings:
         """These settings, overridden by the ``MESH_*`` environment variables."""
         env = os.environ if environ is None else environ
         updates: dict[str, object] = {}
-        for variable, name in (
-            ("MESH_AGENT_NAME", "name"),
-            ("MESH_NAMESPACE", "namespace"),
-            ("MESH_REGISTRY_URL", "registry_url"),
-            ("MESH_AGENT_HOST", "host"),
-            ("MESH_ADVERTISE_HOST", "advertise_host"),
-            ("MESH_AGENT_VERSION", "version_override"),
-            ("MESH_TOKEN", "token"),
-            ("MESH_CA_BUNDLE", "ca_bundle"),
-        ):
-            if env.get(variable):
-                updates[name] = env[variable]
-        if env.get("MESH_AGENT_PORT"):
-            updates["port"] = _number(env, "MESH_AGENT_PORT", int)
-        if env.get("MESH_HEALTH_INTERVAL"):
-            updates["health_interval"] = _number(env, "MESH_HEALTH_INTERVAL", float)
-        if env.get("MESH_REQUIRE_TOKEN"):
-            updates["require_token"] = _flag(env, "MESH_REQUIRE_TOKEN")
-        if env.get("MESH_AGENT_TAGS"):
-            tags = env["MESH_AGENT_TAGS"].split(",")
-            updates["tags_override"] = tuple(t.strip() for t in tags if t.strip())
-        if env.get("MESH_AGENT_LABELS"):
-            updates["labels"] = {**self.labels, **_labels(env["MESH_AGENT_LABELS"])}
+        for variable in VARIABLES:
+            text = env.get(variable.name, "")
+            if variable.field and text.strip():
+                updates[variable.field] = variable.read(variable.name, text)
+        if "labels" in updates:  # merged over the code's
+            updates["labels"] = {**self.labels, **updates["labels"]}  # type: ignore[dict-item]
         return replace(self, **updates)  # type: ignore[arg-type]
+
+    def overridden_by(self, other: AgentSettings) -> AgentSettings:
+        """These settings, with every value ``other`` sets instead (labels merged over)."""
+        updates: dict[str, object] = {
+            name: getattr(other, name) for name in _SCALARS if getattr(other, name) is not None
+        }
+        return replace(self, **updates, labels={**self.labels, **other.labels})  # type: ignore[arg-type]
 
     def resolved(self) -> ResolvedSettings:
         """Every setting decided, defaults applied; ``ValueError`` names a setting that is
@@ -114,7 +97,7 @@ class AgentSettings:
                 f"registry_url must be an http:// or https:// URL, got {registry_url!r}"
             )
         return ResolvedSettings(
-            name=self.name or f"{_script_name()}-{secrets.token_hex(3)}",
+            name=self.name or f"{_slug(self.default_name or _script())}-{secrets.token_hex(3)}",
             namespace=self.namespace or DEFAULT_NAMESPACE,
             registry_url=registry_url,
             host=host,
@@ -146,6 +129,7 @@ _SCALARS = (
     "version",
     "version_override",
     "tags_override",
+    "default_name",
     "token",
     "ca_bundle",
     "require_token",
@@ -170,39 +154,140 @@ class ResolvedSettings:
     require_token: bool = False
 
 
-def _flag(env: Mapping[str, str], variable: str) -> bool:
-    value = env[variable].strip().lower()
+def _text(variable: str, text: str) -> str:
+    return text.strip()
+
+
+def _flag(variable: str, text: str) -> bool:
+    value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{variable}={env[variable]!r} is not 1 or 0 (true or false)")
+    raise ValueError(f"{variable}={text!r} is not 1 or 0 (true or false)")
 
 
-def _number(env: Mapping[str, str], variable: str, kind: type[int] | type[float]) -> int | float:
+def _integer(variable: str, text: str) -> int:
     try:
-        return kind(env[variable])
+        return int(text)
     except ValueError:
-        raise ValueError(f"{variable}={env[variable]!r} is not a number") from None
+        raise ValueError(f"{variable}={text!r} is not a number") from None
 
 
-def _labels(text: str) -> dict[str, str]:
+def _seconds(variable: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{variable}={text!r} is not a number") from None
+
+
+def _tags(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(tag.strip() for tag in text.split(",") if tag.strip())
+
+
+def labels_from(variable: str, text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` as labels; ``ValueError`` naming ``variable`` for a pair without ``=``."""
     labels = {}
     for pair in text.split(","):
         if not pair.strip():
             continue
         key, equals, value = pair.partition("=")
         if not equals:
-            raise ValueError(f"MESH_AGENT_LABELS: {pair!r} is not key=value")
+            raise ValueError(f"{variable}: {pair!r} is not key=value")
         labels[key.strip()] = value.strip()
     return labels
 
 
-def _script_name() -> str:
-    """A name from the running script (``weather_agent.py`` → ``weather-agent``)."""
-    stem = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "agent"
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One setting as the environment gives it, and as the agent programs' option (``option``,
+    when they take one) gives it too."""
+
+    name: str
+    field: str | None  # the AgentSettings field it sets (None: read by another part)
+    read: Callable[[str, str], object]
+    default: str  # as documented
+    meaning: str
+    option: str | None = None
+    kind: type = str  # the option's type
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "MESH_REGISTRY_URL", "registry_url", _text, f"`{DEFAULT_REGISTRY_URL}`",
+        "the registry (`registry_url=`)",
+    ),
+    Variable(
+        "MESH_AGENT_NAME", "name", _text, "the program's name and 6 random hex digits",
+        "the agent's name (`name=`)", option="--name",
+    ),
+    Variable(
+        "MESH_NAMESPACE", "namespace", _text, f"`{DEFAULT_NAMESPACE}`",
+        "its namespace (`namespace=`)", option="--namespace",
+    ),
+    Variable(
+        "MESH_AGENT_HOST", "host", _text, "`127.0.0.1`", "address to listen on",
+        option="--host",
+    ),
+    Variable(
+        "MESH_AGENT_PORT", "port", _integer, "`0`", "port; `0` picks a free one",
+        option="--port", kind=int,
+    ),
+    Variable(
+        "MESH_ADVERTISE_HOST", "advertise_host", _text,
+        "the listening host (the host name for `0.0.0.0`)", "host in the registered endpoint",
+        option="--advertise-host",
+    ),
+    Variable(
+        "MESH_HEALTH_INTERVAL", "health_interval", _seconds, f"`{DEFAULT_HEALTH_INTERVAL:g}`",
+        "seconds between heartbeats (`health_interval=`)", option="--health-interval",
+        kind=float,
+    ),
+    Variable(
+        "MESH_AGENT_LABELS", "labels", labels_from, "none",
+        "labels, `k=v,k2=v2`, merged over the code's (`labels=`)", option="--labels",
+    ),
+    Variable(
+        "MESH_AGENT_VERSION", "version_override", _text, "`1.0.0`",
+        "version of every capability, over the code's (`version=`)",
+    ),
+    Variable(
+        "MESH_AGENT_TAGS", "tags_override", _tags, "the code's",
+        "tags of every capability, `a,b`, over the code's (`tags=`)",
+    ),
+    Variable("MESH_TOKEN", "token", _text, "none", "bearer token for the registry (`token=`)"),
+    Variable(
+        "MESH_CA_BUNDLE", "ca_bundle", _text, "the system's",
+        "CAs (PEM) that sign an `https://` registry's certificate",
+    ),
+    Variable(
+        "MESH_REQUIRE_TOKEN", "require_token", _flag, "`0`",
+        "`1`: callers need a call token (`require_token=`)",
+    ),
+    Variable(
+        "MESH_WASM_CACHE", None, _text, "`~/.cache/mcp-mesh/wasm`",
+        "directory of compiled WebAssembly modules; `off` for none",
+    ),
+)  # fmt: skip
+
+
+def markdown_table() -> str:
+    """The README's table of the variables."""
+    rows = ["| variable | setting | default |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.meaning} | {v.default} |" for v in VARIABLES]
+    return "\n".join(rows)
+
+
+def _slug(name: str) -> str:
+    """A name usable in an agent's name (``weather_agent.py`` → ``weather-agent``)."""
+    stem = Path(name).stem or "agent"
     cleaned = "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")
     return cleaned[:40] or "agent"
+
+
+def _script() -> str:
+    """The running script's name (``python weather_agent.py``)."""
+    return sys.argv[0] if sys.argv and sys.argv[0] else "agent"
 
 
 def _advertised(host: str) -> str:

@@ -5,8 +5,9 @@ A query names capabilities in one of two ways: ``ANY`` (agents providing at leas
 what a dependency watch needs) or ``ALL`` (agents providing every one: what a caller looking for
 one service needs). Version and tag constraints apply to the named capabilities' entries.
 
-Ranking (docs/design.md, "Discovery"): tag score (preferred tags present) descending, then the highest version of
-the matched capability, then name, then namespace. Pure: the SDK ranks with this module too.
+Ranking (docs/design.md, "Discovery"): tag score (preferred tags present) descending, then
+the highest version of the matched capability, then name, then namespace. Pure: the SDK ranks
+with this module too.
 """
 
 from __future__ import annotations

@@ -423,9 +423,9 @@ class Registry:
         )
 
     def discover(self, query: AgentQuery, *, scope: frozenset[str] | None = None) -> list[Agent]:
-        """Agents providing **all** of the query's capabilities, best first (docs/design.md, "Discovery"): tag
-        score, then highest version, then name. Only healthy agents unless the query names
-        phases."""
+        """Agents providing **all** of the query's capabilities, best first (docs/design.md,
+        "Discovery"): tag score, then highest version, then name. Only healthy agents unless
+        the query names phases."""
         compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
         ranked = compiled.rank(self._cache.candidates(compiled))  # rank() filters too
         return [self._live(agent) for agent in ranked[: query.limit]]

@@ -12,7 +12,7 @@ import mcp_types
 from fastmcp import FastMCP
 
 from mesh_agent.agent import MeshAgent
-from mesh_agent.cli import agent_options, export_agent_options
+from mesh_agent.cli import agent_options, settings_from_options
 from mesh_agent.settings import DEFAULT_HEALTH_INTERVAL, AgentSettings
 from mesh_agent.sidecar.child import (
     CLOSE_TIMEOUT,
@@ -75,27 +75,41 @@ def main(
 ) -> None:
     """Run the stdio MCP server COMMAND as a mesh agent: each of its tools becomes a
     capability. Put -- before COMMAND when it has options of its own."""
-    export_agent_options(options)
-    sys.argv[0] = display_name(command)  # the agent's default name comes from it
+    overrides = settings_from_options(options)
     policy = RestartPolicy(max_restarts, restart_backoff, max(restart_backoff, restart_backoff_max))
     from mesh_registry.logs import configure_unless_configured
     from mesh_registry.serving import run
 
     configure_unless_configured()
     try:
-        run(serve(command, prefix=capability_prefix, policy=policy, call_timeout=call_timeout))
+        run(
+            serve(
+                command,
+                prefix=capability_prefix,
+                policy=policy,
+                call_timeout=call_timeout,
+                overrides=overrides,
+            )
+        )
     except (ChildFailed, OSError, ValueError) as error:
         print(f"mcp-mesh sidecar: {error}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
 async def serve(
-    command: Sequence[str], *, prefix: str, policy: RestartPolicy, call_timeout: float
+    command: Sequence[str],
+    *,
+    prefix: str,
+    policy: RestartPolicy,
+    call_timeout: float,
+    overrides: AgentSettings | None = None,
 ) -> None:
     """Serve ``command``'s tools as a mesh agent until a shutdown signal; ``ChildFailed`` if
     the child cannot be kept running."""
-    server = FastMCP(sys.argv[0])
-    interval = AgentSettings().with_environment().health_interval or DEFAULT_HEALTH_INTERVAL
+    overrides = overrides or AgentSettings()
+    server = FastMCP(display_name(command))
+    settings = AgentSettings().with_environment().overridden_by(overrides)
+    interval = settings.health_interval or DEFAULT_HEALTH_INTERVAL
 
     async def tools_changed(tools: list[mcp_types.Tool]) -> None:
         served = mirror.update(tools)
@@ -112,7 +126,10 @@ async def serve(
     )
     mirror = ToolMirror(server, child, prefix=prefix)
     # The agent's probe: heartbeats only while the child answers.
-    agent = MeshAgent(mcp=server, capability_prefix=prefix, probe=child.check)
+    agent = MeshAgent(
+        mcp=server, capability_prefix=prefix, probe=child.check, default_name=display_name(command)
+    )
+    agent.override(overrides)
     supervisor = asyncio.create_task(child.run(), name="mesh-sidecar-child")
     try:
         await _first_start(child, supervisor)

@@ -259,6 +259,10 @@ class ChildServer:
             raise ToolError(f"{name}: no answer within {self.call_timeout:g} s") from None
         except Exception as error:
             if not await self.check():
+                # A failed call and a failed probe: it is gone. Said at once, so that the
+                # next call is told it is not running rather than tried on a dead pipe.
+                self.up.clear()
+                self._died.set()
                 raise ToolError(f"{name}: the server stopped during the call") from None
             raise ToolError(f"{name}: {error}") from None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mesh_agent.agent import MeshAgent
-from mesh_agent.cli import agent_options, export_agent_options
+from mesh_agent.cli import agent_options, settings_from_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,11 +23,10 @@ from mesh_agent.cli import agent_options, export_agent_options
 def main(path: str, capabilities: tuple[str, ...], **options: object) -> None:
     """Serve the WebAssembly module(s) at PATH (a tool.toml/tool.json manifest, a module's
     directory, or a directory of those) as a mesh agent, until SIGTERM or SIGINT."""
-    export_agent_options(options)
     source = Path(path).resolve()
-    # The agent's default name comes from the program's: the module's directory here.
-    sys.argv[0] = str(source.parent if source.is_file() else source)
-    agent = MeshAgent()
+    # Named, unless told otherwise, after the module's directory.
+    agent = MeshAgent(default_name=str(source.parent if source.is_file() else source))
+    agent.override(settings_from_options(options))
     try:
         agent.add_wasm(path, capabilities=capabilities)
     except ValueError as error:

@@ -304,20 +304,21 @@ def sidecar(context: click.Context, args: tuple[str, ...]) -> None:
 
 
 def _exec_agent(context: click.Context, module: str, args: list[str]) -> NoReturn:
-    """Become ``python -m module args``, with this command's registry settings in the
-    environment: the agent is its own program (its signals, its exit status), and the SDK is
-    not imported here, so the other commands stay quick to start."""
+    """Become ``python -m module args``, with this command's registry settings in the new
+    program's environment: the agent is its own program (its signals, its exit status), and
+    the SDK is not imported here, so the other commands stay quick to start."""
+    environment = dict(os.environ)
     parent = context.parent
     if parent and parent.get_parameter_source("registry") is click.core.ParameterSource.COMMANDLINE:
-        os.environ["MESH_REGISTRY_URL"] = context.obj.url  # --registry wins, as the variable would
+        environment["MESH_REGISTRY_URL"] = context.obj.url  # --registry wins, as it would here
     for variable, value in (
         ("MESH_TOKEN", context.obj.token),
         ("MESH_CA_BUNDLE", context.obj.ca_bundle),
     ):
         if value:
-            os.environ[variable] = value
+            environment[variable] = value
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", module, *args])
+    os.execve(sys.executable, [sys.executable, "-m", module, *args], environment)
 
 
 def _run(registry: Target, call: Callable[[RegistryClient], Awaitable[T]]) -> T:

@@ -1,5 +1,5 @@
-"""The REST API, Kubernetes style (docs/design.md, "Server"): each handler parses, calls the service once, and
-answers. Errors of any kind become a ``Status`` response (see ``app.py``)."""
+"""The REST API, Kubernetes style (docs/design.md, "Server"): each handler parses, calls the
+service once, and answers. Errors of any kind become a ``Status`` response (see ``app.py``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Queries and ranking (docs/design.md, "Discovery"), table-driven over a fixed population of agents."""
+"""Queries and ranking (docs/design.md, "Discovery"), table-driven over a fixed population of
+agents."""
 
 from __future__ import annotations
 
