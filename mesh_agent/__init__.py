@@ -16,6 +16,7 @@ from mesh_agent.agent import MeshAgent
 from mesh_agent.decorator import MeshAgentDecorator, default_agent, mesh_agent
 from mesh_agent.dependency import Dependency
 from mesh_agent.discovery import MeshClient, discover
+from mesh_agent.injection import Requires
 from mesh_agent.mcp_http import McpProtocolError, ProviderUnreachable, ToolCallError
 from mesh_registry import __version__
 
@@ -28,6 +29,7 @@ __all__ = [
     "MeshAgentDecorator",
     "MeshClient",
     "ProviderUnreachable",
+    "Requires",
     "ToolCallError",
     "__version__",
     "default_agent",

@@ -5,58 +5,45 @@
     @agent.tool(capabilities=["weather.forecast"], dependencies=["geo.lookup"])
     async def forecast(city: str, geo: Dependency | None = None) -> str: ...
 
+    @agent.tool(capabilities=["trip.plan"])
+    async def plan(city: str, geo: Annotated[Dependency, Requires("geo.lookup")]) -> str: ...
+
     agent.run()
 
-Serving starts the MCP server (streamable HTTP at ``/mcp``), registers the agent with every
-capability's input and output schemas, heartbeats, and follows the providers of its dependencies
-through one watch. Any MCP client can call the tools, registry or not.
+``MeshAgent`` declares the agent: its tools, the capabilities they provide, their dependencies
+and its settings. Serving it makes an ``AgentRuntime`` (``runtime.py``): the MCP server
+(streamable HTTP at ``/mcp``), the registration with every capability's input and output
+schemas, the heartbeats, and the providers of its dependencies. Any MCP client can call the
+tools, registry or not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import uvicorn
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import ValidationError
 
-from mesh_agent.calltokens import AUTH_ANNOTATION, CallTokenCache, RegistryTokenVerifier
+from mesh_agent.calltokens import AUTH_ANNOTATION
 from mesh_agent.dependency import Dependency
-from mesh_agent.informer import Informer
-from mesh_agent.injection import declared_dependencies, match_slots, tool_function
-from mesh_agent.lifecycle import Lifecycle, Probe
-from mesh_agent.providers import ChannelPool
-from mesh_agent.resolver import Resolver
+from mesh_agent.injection import DependencyInput, dependency_spec, tool_dependencies, tool_function
+from mesh_agent.lifecycle import Probe
+from mesh_agent.runtime import AgentRuntime, missing
 from mesh_agent.settings import AgentSettings, ResolvedSettings
-from mesh_registry.client import RegistryClient
 from mesh_registry.logs import configure_unless_configured
 from mesh_registry.model import Agent, DependencySpec, field_errors, parse_agent
-from mesh_registry.serving import listen, server_config, signals_end_the_serve_loop
+from mesh_registry.serving import listen
 
 if TYPE_CHECKING:
     from mesh_agent.wasm.runtime import Runtime
 
-log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-DependencyInput = str | Mapping[str, Any] | DependencySpec
-
-# How long a stopping agent waits for the registry to acknowledge its departure, then keeps
-# serving while the news reaches its consumers (a watch event: milliseconds; as Kubernetes'
-# endpoints need a moment to propagate before a pod stops), then waits for calls in flight.
-UNREGISTER_TIMEOUT = 2.0
-PROPAGATION_DELAY = 0.25
-DRAIN_TIMEOUT = 5.0
-# How long a first call waits for the providers of its dependencies to be known.
-FIRST_SYNC_TIMEOUT = 2.0
 
 
 @dataclass
@@ -124,11 +111,8 @@ class MeshAgent:
         self._capability_prefix = capability_prefix
         self._probe = probe
         self._wasm: Runtime | None = None
-        self._resolver: Resolver | None = None
-        self._lifecycle: Lifecycle | None = None
-        self._settings: ResolvedSettings | None = None
-        self._server: _AgentServer | None = None
-        self.endpoint: str | None = None
+        self._runtime: AgentRuntime | None = None
+        self.endpoint: str | None = None  # where it serves, once it does
 
     # -- declaring -------------------------------------------------------------------------
 
@@ -155,14 +139,16 @@ class MeshAgent:
         like the tool). ``fn`` itself is returned unchanged: it stays directly callable."""
 
         def decorate(function: F) -> F:
-            specs = declared_dependencies(function, [_dependency(d) for d in dependencies or ()])
-            slots = match_slots(function, specs)
+            listed = [dependency_spec(d) for d in dependencies or ()]
+            declared = tool_dependencies(function, listed)
             tool_name = name or function.__name__
-            wrapper = tool_function(function, slots, self._resolve)
+            wrapper = tool_function(function, declared.slots, self._resolve)
             self.mcp.tool(wrapper, name=tool_name, description=description)
             provided = list(capabilities) if capabilities else [tool_name]
             self._provided.append(
-                _Provided(tool_name, provided, version, list(tags or ()), description, specs)
+                _Provided(
+                    tool_name, provided, version, list(tags or ()), description, declared.declared
+                )
             )
             return function
 
@@ -220,8 +206,8 @@ class MeshAgent:
         """The providers this agent knows now for its dependency on ``capability``, best
         first (empty before it serves, or while there is none)."""
         for dependency in self.dependencies:
-            if dependency.capability == capability and self._resolver is not None:
-                return self._resolver.providers(dependency)
+            if dependency.capability == capability and self._runtime is not None:
+                return self._runtime.providers(dependency)
         return []
 
     # -- running ---------------------------------------------------------------------------
@@ -241,68 +227,21 @@ class MeshAgent:
         """Serve, registered in the mesh, until a shutdown signal (or cancellation)."""
         settings = self.settings.with_environment().overridden_by(self._overrides).resolved()
         listener = listen(settings.host, settings.port)
-        port = listener.getsockname()[1]
-        self.endpoint = f"http://{_url_host(settings.advertise_host)}:{port}/mcp"
-        self._settings = settings
-        record = await self.record(settings, self.endpoint)
-        self._announce(settings)
-        await self._install_schema_lookup()
-        registry_client = RegistryClient(
-            settings.registry_url,
-            timeout=5.0,
-            token=settings.token,
-            ca_bundle=settings.ca_bundle,
-        )
-        if settings.require_token and self.mcp.auth is None:
-            self.mcp.auth = RegistryTokenVerifier(registry_client, record.key)
-        # Stateless, as the registry: no client can make an agent hold sessions (see
-        # docs/design.md for what that leaves to clients of older protocol versions).
-        app = self.mcp.http_app(path="/mcp", stateless_http=True)
-        config = server_config(app, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT))
-        pool = ChannelPool(CallTokenCache(registry_client))
-        async with registry_client as registry:
-            self._lifecycle = Lifecycle(
-                registry, record, settings.health_interval, probe=self._probe
-            )
-            self._resolver = Resolver(self.dependencies, settings.namespace, pool)
-            self._server = _AgentServer(config, self._leave)
-            self._lifecycle.start()
-            background = []
-            if self.dependencies:
-                informer = Informer(
-                    registry,
-                    settings.namespace,
-                    self._resolver.capabilities,
-                    lambda agents: self._providers_changed(agents.values(), pool),
-                )
-                background.append(asyncio.create_task(informer.run(), name="mesh-informer"))
-            else:
-                self._resolver.synced.set()
-            log.info("agent %s/%s serving on %s", settings.namespace, settings.name, self.endpoint)
-            try:
-                with signals_end_the_serve_loop():
-                    await self._server.serve(sockets=[listener])
-            finally:
-                await self._lifecycle.leave(within=UNREGISTER_TIMEOUT)  # once, if not yet
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
-                await pool.aclose()
-                if self._wasm is not None:
-                    self._wasm.close()
-                    self._wasm = None
+        runtime = self._runtime = AgentRuntime(self, settings, listener, probe=self._probe)
+        self.endpoint = runtime.endpoint
+        try:
+            await runtime.serve()
+        finally:
+            self._runtime = None
+            listener.close()
+            if self._wasm is not None:
+                self._wasm.close()
+                self._wasm = None
 
     async def refresh(self) -> bool:
         """Register again if the tools changed since (an attached server's, say); return
-        whether they had. A no-op before the agent serves."""
-        if self._lifecycle is None or self._settings is None or self.endpoint is None:
-            return False
-        record = await self.record(self._settings, self.endpoint)
-        if record.spec == self._lifecycle.record.spec:
-            return False
-        await self._install_schema_lookup()
-        self._lifecycle.replace(record)
-        return True
+        whether they had. A no-op unless the agent serves."""
+        return self._runtime is not None and await self._runtime.refresh()
 
     async def record(self, settings: ResolvedSettings, endpoint: str) -> Agent:
         """The record this agent registers, validated as the registry will validate it."""
@@ -359,99 +298,8 @@ class MeshAgent:
     async def _resolve(
         self, dependency: DependencySpec, loop: asyncio.AbstractEventLoop
     ) -> Dependency | None:
-        resolver = self._resolver
-        if resolver is not None and not resolver.synced.is_set():
-            # The first calls after start: give the watch a moment to report the providers.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(resolver.synced.wait(), FIRST_SYNC_TIMEOUT)
-        found = resolver.dependency(dependency, loop) if resolver is not None else None
-        if found is None and dependency.required:
-            raise ToolError(_missing(dependency))
-        return found
-
-    def _providers_changed(self, agents: Iterable[Agent], pool: ChannelPool) -> None:
-        resolver = self._resolver
-        assert resolver is not None
-        resolver.update(agents)
-
-        async def prune() -> None:
-            # The endpoints in use when the pruning runs: later updates may have added some.
-            await pool.keep_only(resolver.endpoints())
-
-        # Providers that left: close their connections (on the loop, not in this callback).
-        asyncio.get_running_loop().create_task(prune())
-
-    async def _leave(self) -> bool:
-        """Stop heartbeating and unregister; ``True`` if the registry acknowledged it."""
-        if self._lifecycle is None:
-            return False
-        return await self._lifecycle.leave(within=UNREGISTER_TIMEOUT)
-
-    def _announce(self, settings: ResolvedSettings) -> None:
-        """Name the MCP server after the agent (its ``serverInfo``): a client that connects
-        sees which agent of the mesh it reached, and its version."""
-        low_level = getattr(self.mcp, "_mcp_server", None)
-        if low_level is not None:
-            low_level.name = settings.name
-            low_level.version = settings.version_override or settings.version
-
-    async def _install_schema_lookup(self) -> None:
-        """Let the MCP server look a tool's input schema up directly.
-
-        Without it, the server lists every tool on each call to validate ``Mcp-Param-*``
-        headers: about a third of the cost of a call. The lookup answers from the same tools.
-        """
-        schemas = {tool.name: tool.parameters for tool in await self.mcp.list_tools()}
-        low_level = getattr(self.mcp, "_mcp_server", None)
-        if low_level is not None and hasattr(low_level, "get_tool_input_schema"):
-            low_level.get_tool_input_schema = schemas.get
-
-
-class _AgentServer(uvicorn.Server):
-    """uvicorn, which on the first SIGTERM/SIGINT unregisters before it stops accepting calls,
-    so that consumers move to another provider while this one still answers."""
-
-    def __init__(self, config: uvicorn.Config, leave: Callable[[], Awaitable[bool]]) -> None:
-        super().__init__(config)
-        self._leave = leave
-        self._loop = asyncio.get_running_loop()
-        self._leaving = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._leaving:  # a second signal: stop now
-            super().handle_exit(sig, frame)
-            return
-        self._leaving = True
-        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._depart()))
-
-    async def _depart(self) -> None:
-        if await self._leave():
-            await asyncio.sleep(PROPAGATION_DELAY)
-        self.should_exit = True
-
-
-def _dependency(value: DependencyInput) -> DependencySpec:
-    if isinstance(value, DependencySpec):
-        return value
-    if isinstance(value, str):
-        return DependencySpec(capability=value)
-    try:
-        return DependencySpec.model_validate(value, extra="forbid")
-    except ValidationError as error:
-        problems = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error))
-        raise ValueError(f"invalid dependency {dict(value)!r}: {problems}") from None
-
-
-def _missing(dependency: DependencySpec) -> str:
-    wanted = [f"capability {dependency.capability!r}"]
-    if dependency.selector:
-        wanted.append(f"selector {dependency.selector!r}")
-    if dependency.version:
-        wanted.append(f"version {dependency.version!r}")
-    if dependency.tags:
-        wanted.append(f"tags {','.join(dependency.tags)!r}")
-    return "no healthy provider of required dependency: " + ", ".join(wanted)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+        if self._runtime is not None:
+            return await self._runtime.resolve(dependency, loop)
+        if dependency.required:  # called in-process, before the agent serves
+            raise ToolError(missing(dependency))
+        return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from mesh_agent.agent import DependencyInput, MeshAgent
+from mesh_agent.agent import MeshAgent
+from mesh_agent.injection import DependencyInput
 from mesh_agent.settings import AgentSettings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,22 +8,19 @@
             print(await geo(city="Paris"))
 
 Both rank as the registry ranks (docs/design.md, "Discovery"). ``MeshClient.dependency``
-keeps a watch on the capability, so later calls see providers come and go without asking the
-registry again.
+chooses from a ``ProviderSet``, whose one watch follows every capability asked for, so later
+calls see providers come and go without asking the registry again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mesh_agent.calltokens import CallTokenCache
 from mesh_agent.dependency import Dependency
-from mesh_agent.informer import Informer
-from mesh_agent.providers import ChannelPool
-from mesh_agent.resolver import Resolver
+from mesh_agent.provider_set import ProviderSet
 from mesh_agent.settings import DEFAULT_REGISTRY_URL, AgentSettings
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import DEFAULT_NAMESPACE, Agent, DependencySpec
@@ -71,9 +68,10 @@ class MeshClient:
             ca_bundle=given.ca_bundle,
         )
         self.namespace = given.namespace or DEFAULT_NAMESPACE
-        self._pool = ChannelPool(CallTokenCache(self.registry))
-        self._resolvers: dict[DependencySpec, Resolver] = {}
-        self._watches: list[asyncio.Task[None]] = []
+        self._providers = ProviderSet(
+            self.registry, self.namespace, tokens=CallTokenCache(self.registry)
+        )
+        self._providers.start()
 
     async def __aenter__(self) -> MeshClient:
         return self
@@ -82,10 +80,7 @@ class MeshClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for task in self._watches:
-            task.cancel()
-        await asyncio.gather(*self._watches, return_exceptions=True)
-        await self._pool.aclose()
+        await self._providers.aclose()
         await self.registry.aclose()
 
     async def discover(
@@ -119,19 +114,12 @@ class MeshClient:
         wait: float = 5.0,
         **extra: Any,
     ) -> Dependency | None:
-        """The providers of ``capability`` now, best first (``None`` if there is none). The
-        first call for a capability starts a watch and waits up to ``wait`` seconds for it."""
+        """The providers of ``capability`` now, best first (``None`` if there is none, or if
+        ``required`` is false and none answered its last try). The first call for a capability
+        adds it to the client's watch and waits up to ``wait`` seconds for its providers."""
         spec = DependencySpec(
             capability=capability, selector=selector, version=version, tags=list(tags), **extra
         )
-        resolver = self._resolvers.get(spec)
-        if resolver is None:
-            resolver = self._resolvers[spec] = Resolver([spec], self.namespace, self._pool)
-            informer = Informer(
-                self.registry, self.namespace, [capability], lambda a: resolver.update(a.values())
-            )
-            self._watches.append(asyncio.create_task(informer.run()))
-        if not resolver.synced.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(resolver.synced.wait(), wait)
-        return resolver.dependency(spec, asyncio.get_running_loop())
+        await self._providers.add(spec)
+        await self._providers.ready(spec, within=wait)
+        return self._providers.dependency(spec, asyncio.get_running_loop())

@@ -221,6 +221,19 @@ class McpHttpClient:
                 raise McpProtocolError(-32603, f"{self.endpoint}: response cut off") from error
             raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
 
+    async def reachable(self, within: float = 2.0) -> bool:
+        """Whether the server answers at all (any HTTP status but a gateway's "not reached"),
+        within ``within`` seconds: a check that costs the server no tool call."""
+        try:
+            async with self._http().get(
+                self.endpoint,
+                headers={"accept": "text/event-stream"},
+                timeout=aiohttp.ClientTimeout(total=within),
+            ) as response:
+                return response.status not in _UNREACHED_STATUSES
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(

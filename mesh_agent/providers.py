@@ -22,6 +22,8 @@ class Provider:
     channel: McpHttpClient
     # Until then (monotonic time), calls try this provider only after the others.
     suspect_until: float = 0.0
+    # Its last try failed, and nothing reached it since.
+    failed: bool = False
 
     @property
     def suspect(self) -> bool:
@@ -35,9 +37,11 @@ class Provider:
         rather than on every call (a connect timeout can take seconds)."""
         pause = min(max(self.agent.spec.health_interval, 1.0), MAX_SUSPICION)
         self.suspect_until = time.monotonic() + pause
+        self.failed = True
 
     def reached(self) -> None:
         self.suspect_until = 0.0
+        self.failed = False
 
     @property
     def wrapped(self) -> bool:

@@ -53,30 +53,9 @@ def create_app(
     metrics = Metrics(registry)
     rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        stats = registry.stats()
-        body: dict[str, Any] = {
-            "ready": registry.ready,
-            "revision": str(stats.revision),
-            "agents": stats.agents,
-            "selfPreservation": stats.self_preservation,
-            "quarantined": registry.quarantined,
-        }
-        if stats.damaged is not None:
-            body["damaged"] = stats.damaged
-        return JSONResponse(body, status_code=200 if registry.ready else 503)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document())
-
     routes = [
         *RestApi(access, settings).routes(),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        *_probe_routes(registry),
         # An ASGI app as the endpoint: /mcp reaches FastMCP unchanged, its own middleware intact.
         Route("/mcp", RequestBodyLimitMiddleware(mcp_app, settings.max_body_size)),
     ]
@@ -110,6 +89,35 @@ def create_app(
     # slash): clients of a Kubernetes-style API expect exact paths.
     app.router.redirect_slashes = False
     return app
+
+
+def _probe_routes(registry: Registry) -> list[Route]:
+    """The probes, and the OpenAPI document."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        stats = registry.stats()
+        body: dict[str, Any] = {
+            "ready": registry.ready,
+            "revision": str(stats.revision),
+            "agents": stats.agents,
+            "selfPreservation": stats.self_preservation,
+            "quarantined": registry.quarantined,
+        }
+        if stats.damaged is not None:
+            body["damaged"] = stats.damaged
+        return JSONResponse(body, status_code=200 if registry.ready else 503)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document())
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
 
 
 async def _mesh_error(request: Request, error: Exception) -> Response:

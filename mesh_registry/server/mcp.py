@@ -91,7 +91,6 @@ class AgentStatusReport(MeshModel):
 def create_mcp(access: Access, authenticator: Authenticator | None = None) -> FastMCP:
     """The registry's MCP server; with an ``authenticator``, bearer tokens are required and
     each tool acts as its caller's principal."""
-    registry = access.registry
     mcp = FastMCP(
         "mcp-mesh-registry",
         instructions="Register MCP agents, renew their leases, and discover providers of a "
@@ -103,6 +102,14 @@ def create_mcp(access: Access, authenticator: Authenticator | None = None) -> Fa
 
     def caller() -> Principal:
         return _checked(lambda: mcp_principal(authenticator))
+
+    _add_lifecycle_tools(mcp, access, caller)
+    _add_reading_tools(mcp, access, caller)
+    return mcp
+
+
+def _add_lifecycle_tools(mcp: FastMCP, access: Access, caller: Callable[[], Principal]) -> None:
+    """The tools an agent's life goes through: register, heartbeat, unregister."""
 
     async def register_agent(
         agent: Any = UNSET,
@@ -155,6 +162,10 @@ def create_mcp(access: Access, authenticator: Authenticator | None = None) -> Fa
         """Renew an agent's lease; an unknown agent is an error (register it again)."""
         return await _answer(access.heartbeat(caller(), namespace, name))
 
+
+def _add_reading_tools(mcp: FastMCP, access: Access, caller: Callable[[], Principal]) -> None:
+    """The tools that read: one agent's status, lists, and discovery."""
+
     @mcp.tool(annotations=_READ)
     async def get_agent_status(
         name: Name, namespace: Namespace = DEFAULT_NAMESPACE
@@ -201,10 +212,10 @@ def create_mcp(access: Access, authenticator: Authenticator | None = None) -> Fa
         arguments = _given(locals())
         query = _checked(lambda: _discovery(arguments))
         found = _checked(lambda: access.discover(caller(), query))
-        return AgentList(metadata=ListMeta(resource_version=str(registry.revision)), items=found)
+        revision = str(access.registry.revision)
+        return AgentList(metadata=ListMeta(resource_version=revision), items=found)
 
     _add(mcp, discover_services, tool_schema(Operation.DISCOVER, _DISCOVER_EXTRA), _READ)
-    return mcp
 
 
 def _add(

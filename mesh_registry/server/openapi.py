@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from mesh_registry import __version__, validation
@@ -45,6 +47,73 @@ _REASONS = {
 
 @cache
 def document() -> dict[str, Any]:
+    """The document, built once."""
+    schemas, refs = _schemas()
+    paths = {
+        **_agent_paths(refs),
+        **_token_paths(refs),
+        "/api/v1/discover": {
+            "get": {
+                "operationId": "discover",
+                "summary": "Agents providing every capability asked for, best first",
+                "parameters": _DISCOVER_PARAMETERS,
+                "responses": {**refs.ok("Ranked providers", AgentList), **refs.errors(400)},
+            }
+        },
+        **_operations_paths(refs),
+    }
+    _secure_api(paths, refs.errors(401, 403, 429), refs.errors(408, 414, 431, 503))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mcp-mesh registry",
+            "version": __version__,
+            "description": "A passive registry for MCP agents, with Kubernetes API conventions.",
+            "license": {"name": "Apache 2.0", "identifier": "Apache-2.0"},
+        },
+        # Relative: the registry that serves this document.
+        "servers": [{"url": "/", "description": "This registry"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token of the registry's --tokens-file",
+                }
+            },
+        },
+    }
+
+
+class _Refs:
+    """References to the models' schemas, by model and direction, and the responses made of
+    them."""
+
+    def __init__(self, refs: Mapping[Any, dict[str, Any]]) -> None:
+        self._refs = refs
+
+    def content(self, model: type[BaseModel]) -> dict[str, Any]:
+        """``model`` as a JSON response's content."""
+        return _json(self._refs[(model, "serialization")])
+
+    def request(self, model: type[BaseModel]) -> dict[str, Any]:
+        """A required JSON body of ``model``."""
+        return {"required": True, "content": _json(self._refs[(model, "validation")])}
+
+    def ok(self, description: str, model: type[BaseModel], code: int = 200) -> dict[str, Any]:
+        return {str(code): {"description": description, "content": self.content(model)}}
+
+    def errors(self, *codes: int) -> dict[str, Any]:
+        status = self._refs[(Status, "serialization")]
+        return {
+            str(code): {"description": _REASONS[code], "content": _json(status)} for code in codes
+        }
+
+
+def _schemas() -> tuple[dict[str, Any], _Refs]:
+    """The models' schemas (what requests may hold, what responses hold), and their refs."""
     (refs, schemas) = models_json_schema(
         [
             (Agent, "validation"),
@@ -64,25 +133,12 @@ def document() -> dict[str, Any]:
     definitions = schemas["$defs"]
     ignore_registry_fields(definitions["Agent-Input"], definitions["ObjectMeta-Input"])
     for unused in ("AgentStatus-Input", "Condition-Input"):
-        schemas["$defs"].pop(unused, None)
-    agent_in = refs[(Agent, "validation")]
-    agent_out = refs[(Agent, "serialization")]
-    agent_list = refs[(AgentList, "serialization")]
-    heartbeat = refs[(HeartbeatResponse, "serialization")]
-    delete_options = refs[(DeleteOptions, "validation")]
-    status = refs[(Status, "serialization")]
-    call_token = refs[(CallToken, "serialization")]
-    token_review_in = refs[(TokenReview, "validation")]
-    token_review_out = refs[(TokenReview, "serialization")]
+        definitions.pop(unused, None)
+    return definitions, _Refs(refs)
 
-    def errors(*codes: int) -> dict[str, Any]:
-        return {
-            str(code): {"description": _REASONS[code], "content": _json(status)} for code in codes
-        }
 
-    def ok(description: str, ref: dict[str, Any], code: int = 200) -> dict[str, Any]:
-        return {str(code): {"description": description, "content": _json(ref)}}
-
+def _agent_paths(refs: _Refs) -> dict[str, Any]:
+    """Lists, watches, writes and heartbeats of agents."""
     list_or_watch = {
         "summary": "List agents, or watch them with ?watch=true (Server-Sent Events)",
         "parameters": _LIST_PARAMETERS,
@@ -92,141 +148,127 @@ def document() -> dict[str, Any]:
                 " each `event: ADDED|MODIFIED|DELETED|BOOKMARK|ERROR` with the object as JSON in"
                 " `data`, and `id: <resourceVersion>` on every event but the initial ADDED ones"
                 " and ERROR (resume from the last `id` seen)",
-                "content": {**_json(agent_list), "text/event-stream": {"schema": _SSE_EVENT}},
+                "content": {
+                    **refs.content(AgentList),
+                    "text/event-stream": {"schema": _SSE_EVENT},
+                },
             },
-            **errors(400, 410, 503),
+            **refs.errors(400, 410, 503),
         },
     }
     namespace = _path_parameter("namespace", validation.DNS1123_LABEL)
     name = _path_parameter("name", validation.DNS1123_SUBDOMAIN)
-    spec: dict[str, Any] = {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "mcp-mesh registry",
-            "version": __version__,
-            "description": "A passive registry for MCP agents, with Kubernetes API conventions.",
-            "license": {"name": "Apache 2.0", "identifier": "Apache-2.0"},
-        },
-        # Relative: the registry that serves this document.
-        "servers": [{"url": "/", "description": "This registry"}],
-        "paths": {
-            "/api/v1/agents": {"get": {**list_or_watch, "operationId": "listAgentsAllNamespaces"}},
-            "/api/v1/namespaces/{namespace}/agents": {
-                "parameters": [namespace],
-                "get": {**list_or_watch, "operationId": "listAgents"},
-                "post": {
-                    "operationId": "createAgent",
-                    "summary": "Register a new agent",
-                    "requestBody": {"required": True, "content": _json(agent_in)},
-                    "responses": {
-                        **ok("Created", agent_out, 201),
-                        **errors(400, 409, 413, 415, 422, 503),
-                    },
+    return {
+        "/api/v1/agents": {"get": {**list_or_watch, "operationId": "listAgentsAllNamespaces"}},
+        "/api/v1/namespaces/{namespace}/agents": {
+            "parameters": [namespace],
+            "get": {**list_or_watch, "operationId": "listAgents"},
+            "post": {
+                "operationId": "createAgent",
+                "summary": "Register a new agent",
+                "requestBody": refs.request(Agent),
+                "responses": {
+                    **refs.ok("Created", Agent, 201),
+                    **refs.errors(400, 409, 413, 415, 422, 503),
                 },
-            },
-            "/api/v1/namespaces/{namespace}/agents/{name}": {
-                "parameters": [namespace, name],
-                "get": {
-                    "operationId": "getAgent",
-                    "summary": "Read one agent",
-                    "responses": {**ok("The agent", agent_out), **errors(400, 404)},
-                },
-                "put": {
-                    "operationId": "replaceAgent",
-                    "summary": "Create or replace an agent; with metadata.resourceVersion, only "
-                    "that version is replaced",
-                    "requestBody": {"required": True, "content": _json(agent_in)},
-                    "responses": {
-                        **ok("Replaced (or unchanged)", agent_out),
-                        **ok("Created", agent_out, 201),
-                        **errors(400, 404, 409, 413, 415, 422, 503),
-                    },
-                },
-                "delete": {
-                    "operationId": "deleteAgent",
-                    "summary": "Unregister an agent; returns its last state",
-                    "requestBody": {"required": False, "content": _json(delete_options)},
-                    "responses": {
-                        **ok("Deleted", agent_out),
-                        **errors(400, 404, 409, 413, 415, 503),
-                    },
-                },
-            },
-            "/api/v1/namespaces/{namespace}/agents/{name}/heartbeat": {
-                "parameters": [namespace, name],
-                "post": {
-                    "operationId": "heartbeat",
-                    "summary": "Renew the agent's lease",
-                    "responses": {
-                        **ok("The agent's phase after the heartbeat", heartbeat),
-                        **errors(400, 404, 503),
-                    },
-                },
-            },
-            "/api/v1/namespaces/{namespace}/agents/{name}/token": {
-                "parameters": [namespace, name],
-                "post": {
-                    "operationId": "createCallToken",
-                    "summary": "A short-lived token to call this agent with (for agents that "
-                    "require one)",
-                    "responses": {**ok("The token", call_token, 201), **errors(400, 404)},
-                },
-            },
-            "/api/v1/tokenreviews": {
-                "post": {
-                    "operationId": "reviewCallToken",
-                    "summary": "Whether a call token is valid for an agent of the caller's, and "
-                    "whose it is",
-                    "requestBody": {"required": True, "content": _json(token_review_in)},
-                    "responses": {
-                        **ok("The review", token_review_out, 201),
-                        **errors(400, 413, 415),
-                    },
-                },
-            },
-            "/api/v1/discover": {
-                "get": {
-                    "operationId": "discover",
-                    "summary": "Agents providing every capability asked for, best first",
-                    "parameters": _DISCOVER_PARAMETERS,
-                    "responses": {**ok("Ranked providers", agent_list), **errors(400)},
-                }
-            },
-            "/healthz": {"get": _probe("healthz", "200 while the process runs", _HEALTHZ, 200)},
-            "/readyz": {
-                "get": _probe(
-                    "readyz", "200 once serving; 503 before, and when stopping", _READYZ, 200, 503
-                )
-            },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics",
-                    # A token only with --protect-metrics, hence the empty alternative.
-                    "security": [{"bearer": []}, {}],
-                    "responses": {
-                        "200": {
-                            "description": "Metrics in the Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        **errors(401, 429),
-                    },
-                }
             },
         },
-        "components": {
-            "schemas": schemas.get("$defs", {}),
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A token of the registry's --tokens-file",
-                }
+        "/api/v1/namespaces/{namespace}/agents/{name}": {
+            "parameters": [namespace, name],
+            "get": {
+                "operationId": "getAgent",
+                "summary": "Read one agent",
+                "responses": {**refs.ok("The agent", Agent), **refs.errors(400, 404)},
+            },
+            "put": {
+                "operationId": "replaceAgent",
+                "summary": "Create or replace an agent; with metadata.resourceVersion, only "
+                "that version is replaced",
+                "requestBody": refs.request(Agent),
+                "responses": {
+                    **refs.ok("Replaced (or unchanged)", Agent),
+                    **refs.ok("Created", Agent, 201),
+                    **refs.errors(400, 404, 409, 413, 415, 422, 503),
+                },
+            },
+            "delete": {
+                "operationId": "deleteAgent",
+                "summary": "Unregister an agent; returns its last state",
+                "requestBody": {**refs.request(DeleteOptions), "required": False},
+                "responses": {
+                    **refs.ok("Deleted", Agent),
+                    **refs.errors(400, 404, 409, 413, 415, 503),
+                },
+            },
+        },
+        "/api/v1/namespaces/{namespace}/agents/{name}/heartbeat": {
+            "parameters": [namespace, name],
+            "post": {
+                "operationId": "heartbeat",
+                "summary": "Renew the agent's lease",
+                "responses": {
+                    **refs.ok("The agent's phase after the heartbeat", HeartbeatResponse),
+                    **refs.errors(400, 404, 503),
+                },
             },
         },
     }
-    _secure_api(spec["paths"], errors(401, 403, 429), errors(408, 414, 431, 503))
-    return spec
+
+
+def _token_paths(refs: _Refs) -> dict[str, Any]:
+    """Call tokens between agents: issued, and reviewed."""
+    namespace = _path_parameter("namespace", validation.DNS1123_LABEL)
+    name = _path_parameter("name", validation.DNS1123_SUBDOMAIN)
+    return {
+        "/api/v1/namespaces/{namespace}/agents/{name}/token": {
+            "parameters": [namespace, name],
+            "post": {
+                "operationId": "createCallToken",
+                "summary": "A short-lived token to call this agent with (for agents that "
+                "require one)",
+                "responses": {**refs.ok("The token", CallToken, 201), **refs.errors(400, 404)},
+            },
+        },
+        "/api/v1/tokenreviews": {
+            "post": {
+                "operationId": "reviewCallToken",
+                "summary": "Whether a call token is valid for an agent of the caller's, and "
+                "whose it is",
+                "requestBody": refs.request(TokenReview),
+                "responses": {
+                    **refs.ok("The review", TokenReview, 201),
+                    **refs.errors(400, 413, 415),
+                },
+            },
+        },
+    }
+
+
+def _operations_paths(refs: _Refs) -> dict[str, Any]:
+    """The probes and the metrics."""
+    return {
+        "/healthz": {"get": _probe("healthz", "200 while the process runs", _HEALTHZ, 200)},
+        "/readyz": {
+            "get": _probe(
+                "readyz", "200 once serving; 503 before, and when stopping", _READYZ, 200, 503
+            )
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                # A token only with --protect-metrics, hence the empty alternative.
+                "security": [{"bearer": []}, {}],
+                "responses": {
+                    "200": {
+                        "description": "Metrics in the Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **refs.errors(401, 429),
+                },
+            }
+        },
+    }
 
 
 def _secure_api(paths: dict[str, Any], refusals: dict[str, Any], limits: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from mesh_registry.config import RegistryConfig
 from mesh_registry.errors import NotFound
 from mesh_registry.model import Agent, EventType, Phase
 from mesh_registry.service import Registry
-from tests.core.conftest import START, with_health
 from tests.support.agents import agent_body
+from tests.support.core import START, with_health
 from tests.support.watching import EventLog, has
 
 MODIFIED, DELETED = EventType.MODIFIED, EventType.DELETED
@@ -54,9 +54,9 @@ async def wait_agents(log: EventLog, count: int) -> list[Agent]:
     return agents(log)
 
 
-async def fence(registry: Registry, log: EventLog, name: str = "fence") -> None:
+async def fence(service: Registry, log: EventLog, name: str = "fence") -> None:
     """Make a write and wait for its event: every event before it has arrived by then."""
-    await registry.create(agent_body(name, ["fence.marker"], interval=3600))
+    await service.create(agent_body(name, ["fence.marker"], interval=3600))
     await log.wait_for(
         lambda events: any(
             e.object.metadata.name == name for e in events if isinstance(e.object, Agent)
@@ -65,23 +65,23 @@ async def fence(registry: Registry, log: EventLog, name: str = "fence") -> None:
 
 
 @pytest.fixture
-async def log(registry: Registry) -> AsyncIterator[EventLog]:
-    log = EventLog(registry.watch())
+async def log(service: Registry) -> AsyncIterator[EventLog]:
+    log = EventLog(service.watch())
     await log.wait_for(has(1, EventType.BOOKMARK))
     yield log
     await log.close()
 
 
 async def test_transitions_happen_exactly_at_their_deadlines(
-    registry: Registry, clock: ManualClock, log: EventLog
+    service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
-    await registry.create(agent_body("a", ["x.y"], interval=2.0))
+    await service.create(agent_body("a", ["x.y"], interval=2.0))
     clock.advance(1.0)
     beat = clock.now()
-    assert (await registry.heartbeat("default", "a")).phase is Phase.HEALTHY
+    assert (await service.heartbeat("default", "a")).phase is Phase.HEALTHY
 
     clock.advance(5.0 - 0.001)  # just before 2.5 intervals
-    await fence(registry, log, "fence-1")
+    await fence(service, log, "fence-1")
     assert phases(log) == [("ADDED", "a", "pending"), ("MODIFIED", "a", "healthy")]
 
     clock.advance(0.001)
@@ -97,57 +97,57 @@ async def test_transitions_happen_exactly_at_their_deadlines(
     assert (offline.status.phase, offline.status.phase_since) == (Phase.OFFLINE, at(beat + 10.0))
 
     clock.advance(30.0 - 0.001)  # delete_after is 30 s in these tests
-    await fence(registry, log, "fence-2")
+    await fence(service, log, "fence-2")
     assert len(phases(log)) == 4
     clock.advance(0.001)
     await log.wait_for(lambda _: len(phases(log)) == 5)
     assert phases(log)[4] == ("DELETED", "a", "offline")
     with pytest.raises(NotFound):
-        await registry.heartbeat("default", "a")
+        await service.heartbeat("default", "a")
 
 
 async def test_a_heartbeat_that_changes_nothing_writes_nothing(
-    registry: Registry, clock: ManualClock, log: EventLog
+    service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    first = await registry.heartbeat("default", "a")
-    commits = registry.stats().store.commits
+    await service.create(agent_body("a", ["x.y"]))
+    first = await service.heartbeat("default", "a")
+    commits = service.stats().store.commits
     for _ in range(10):
         clock.advance(0.5)
-        again = await registry.heartbeat("default", "a")
+        again = await service.heartbeat("default", "a")
         assert again == first
-    assert registry.stats().store.commits == commits
-    await fence(registry, log)
+    assert service.stats().store.commits == commits
+    await fence(service, log)
     assert phases(log) == [("ADDED", "a", "pending"), ("MODIFIED", "a", "healthy")]
 
 
 async def test_last_heartbeat_time_is_live_but_not_versioned(
-    registry: Registry, clock: ManualClock
+    service: Registry, clock: ManualClock
 ) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    await registry.heartbeat("default", "a")
-    before = registry.get("default", "a")
+    await service.create(agent_body("a", ["x.y"]))
+    await service.heartbeat("default", "a")
+    before = service.get("default", "a")
     clock.advance(0.7)
-    await registry.heartbeat("default", "a")
-    after = registry.get("default", "a")
+    await service.heartbeat("default", "a")
+    after = service.get("default", "a")
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.status.last_heartbeat_time == at(clock.now())
     assert before.status.last_heartbeat_time == at(clock.now() - 0.7)
 
 
 async def test_a_heartbeat_revives_unhealthy_and_offline_agents(
-    registry: Registry, clock: ManualClock, log: EventLog
+    service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    await registry.heartbeat("default", "a")
+    await service.create(agent_body("a", ["x.y"]))
+    await service.heartbeat("default", "a")
     clock.advance(2.5)
     await log.wait_for(has(3))
-    assert (await registry.heartbeat("default", "a")).phase is Phase.HEALTHY
+    assert (await service.heartbeat("default", "a")).phase is Phase.HEALTHY
     clock.advance(5.0)
     await log.wait_for(has(6))
-    response = await registry.heartbeat("default", "a")
+    response = await service.heartbeat("default", "a")
     assert response.phase is Phase.HEALTHY
-    assert response.resource_version == registry.get("default", "a").metadata.resource_version
+    assert response.resource_version == service.get("default", "a").metadata.resource_version
     await log.wait_for(has(7))
     assert [p for _, _, p in phases(log)] == [
         "pending",
@@ -161,11 +161,11 @@ async def test_a_heartbeat_revives_unhealthy_and_offline_agents(
 
 
 async def test_an_agent_that_never_heartbeats_ages_from_its_registration(
-    registry: Registry, clock: ManualClock, log: EventLog
+    service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
     clock.advance(10.0)  # well past the startup grace
     created = clock.now()
-    await registry.create(agent_body("a", ["x.y"], interval=1.0))
+    await service.create(agent_body("a", ["x.y"], interval=1.0))
     clock.advance(2.5)
     await log.wait_for(has(2))
     agent = agents(log)[1]
@@ -174,13 +174,13 @@ async def test_an_agent_that_never_heartbeats_ages_from_its_registration(
 
 
 async def test_a_shorter_interval_moves_the_deadline_forward(
-    registry: Registry, clock: ManualClock, log: EventLog
+    service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
     clock.advance(100.0)
-    await registry.create(agent_body("a", ["x.y"], interval=10.0))
-    await registry.heartbeat("default", "a")
+    await service.create(agent_body("a", ["x.y"], interval=10.0))
+    await service.heartbeat("default", "a")
     beat = clock.now()
-    await registry.register(agent_body("a", ["x.y"], interval=1.0))
+    await service.register(agent_body("a", ["x.y"], interval=1.0))
     clock.advance(2.5)
     await log.wait_for(
         lambda events: any(
@@ -192,14 +192,14 @@ async def test_a_shorter_interval_moves_the_deadline_forward(
     assert unhealthy.status.phase_since == at(beat + 2.5)
 
 
-async def test_status_is_written_by_the_registry_only(registry: Registry) -> None:
+async def test_status_is_written_by_the_registry_only(service: Registry) -> None:
     body = agent_body("a", ["x.y"])
     body["status"] = {"phase": "healthy"}
-    created = await registry.create(body)
+    created = await service.create(body)
     assert created.status.phase is Phase.PENDING
-    await registry.heartbeat("default", "a")
+    await service.heartbeat("default", "a")
     replaced = (
-        await registry.register({**agent_body("a", ["x.y", "z.w"]), "status": {"phase": "offline"}})
+        await service.register({**agent_body("a", ["x.y", "z.w"]), "status": {"phase": "offline"}})
     ).agent
     assert replaced.status.phase is Phase.HEALTHY
     assert replaced.status.observed_generation == replaced.metadata.generation == 2
@@ -255,21 +255,21 @@ async def test_without_startup_grace_overdue_agents_turn_at_once(
         await log.close()
 
 
-async def test_a_heartbeat_storm_commits_nothing(registry: Registry, clock: ManualClock) -> None:
+async def test_a_heartbeat_storm_commits_nothing(service: Registry, clock: ManualClock) -> None:
     names = [f"a{i}" for i in range(100)]
-    await asyncio.gather(*(registry.create(agent_body(n, ["x.y"])) for n in names))
-    await asyncio.gather(*(registry.heartbeat("default", n) for n in names))  # pending → healthy
-    before = registry.stats()
+    await asyncio.gather(*(service.create(agent_body(n, ["x.y"])) for n in names))
+    await asyncio.gather(*(service.heartbeat("default", n) for n in names))  # pending → healthy
+    before = service.stats()
     for _ in range(50):
         clock.advance(0.1)
-        await asyncio.gather(*(registry.heartbeat("default", n) for n in names))
-    after = registry.stats()
+        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
+    after = service.stats()
     assert after.heartbeats - before.heartbeats == 5000
     assert after.store.commits == before.store.commits
     assert after.revision == before.revision
     # Lease times reach the disk only in checkpoints: one for the whole storm.
-    await registry.checkpoint_leases()
-    assert registry.stats().store.lease_checkpoints == before.store.lease_checkpoints + 1
+    await service.checkpoint_leases()
+    assert service.stats().store.lease_checkpoints == before.store.lease_checkpoints + 1
 
 
 class TestSelfPreservation:
@@ -278,92 +278,92 @@ class TestSelfPreservation:
         return with_health(config, self_preservation_min_agents=10, delete_after=5.0)
 
     async def test_mass_expiry_holds_offline_and_deletion_until_recovery(
-        self, registry: Registry, clock: ManualClock
+        self, service: Registry, clock: ManualClock
     ) -> None:
         names = [f"a{i:02}" for i in range(20)]
         for name in names:
-            await registry.create(agent_body(name, ["x.y"], interval=1.0))
+            await service.create(agent_body(name, ["x.y"], interval=1.0))
         dead, alive = names[:12], names[12:]  # 60% stop heartbeating at once
 
         async def beat(group: list[str]) -> None:
-            await asyncio.gather(*(registry.heartbeat("default", n) for n in group))
+            await asyncio.gather(*(service.heartbeat("default", n) for n in group))
 
         await beat(names)
         for _ in range(40):  # 20 s: far past the offline and deletion deadlines
             clock.advance(0.5)
             await beat(alive)
             await asyncio.sleep(0)
-        await _settled(registry)
-        assert registry.self_preservation
-        assert registry.stats().agents == 20  # nothing deleted
-        assert {registry.get("default", n).status.phase for n in dead} == {Phase.UNHEALTHY}
-        assert {registry.get("default", n).status.phase for n in alive} == {Phase.HEALTHY}
+        await _settled(service)
+        assert service.self_preservation
+        assert service.stats().agents == 20  # nothing deleted
+        assert {service.get("default", n).status.phase for n in dead} == {Phase.UNHEALTHY}
+        assert {service.get("default", n).status.phase for n in alive} == {Phase.HEALTHY}
 
         # Heartbeats come back: self-preservation releases, and nobody was lost.
         await beat(dead)
-        await _settled(registry)
-        assert not registry.self_preservation
-        assert {registry.get("default", n).status.phase for n in names} == {Phase.HEALTHY}
+        await _settled(service)
+        assert not service.self_preservation
+        assert {service.get("default", n).status.phase for n in names} == {Phase.HEALTHY}
 
     async def test_release_lets_held_agents_go_offline(
-        self, registry: Registry, clock: ManualClock
+        self, service: Registry, clock: ManualClock
     ) -> None:
         names = [f"a{i:02}" for i in range(20)]
         for name in names:
-            await registry.create(agent_body(name, ["x.y"], interval=1.0))
+            await service.create(agent_body(name, ["x.y"], interval=1.0))
         dead, returning, alive = names[:9], names[9:12], names[12:]
-        await asyncio.gather(*(registry.heartbeat("default", n) for n in names))
+        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
         for _ in range(20):
             clock.advance(0.5)
-            await asyncio.gather(*(registry.heartbeat("default", n) for n in alive))
+            await asyncio.gather(*(service.heartbeat("default", n) for n in alive))
             await asyncio.sleep(0)
-        await _settled(registry)
-        assert registry.self_preservation  # 12 of 20 overdue
+        await _settled(service)
+        assert service.self_preservation  # 12 of 20 overdue
         released_at = clock.now()
-        await asyncio.gather(*(registry.heartbeat("default", n) for n in returning))
-        await _settled(registry)
-        assert not registry.self_preservation  # 9 of 20
-        held = registry.get("default", dead[0])
+        await asyncio.gather(*(service.heartbeat("default", n) for n in returning))
+        await _settled(service)
+        assert not service.self_preservation  # 9 of 20
+        held = service.get("default", dead[0])
         assert (held.status.phase, held.status.phase_since) == (Phase.OFFLINE, at(released_at))
         for _ in range(10):  # the deletion deadline passes while the others keep beating
             clock.advance(0.5)
-            await asyncio.gather(*(registry.heartbeat("default", n) for n in alive + returning))
+            await asyncio.gather(*(service.heartbeat("default", n) for n in alive + returning))
             await asyncio.sleep(0)
-        await _settled(registry)
-        assert not registry.self_preservation
-        assert registry.stats().agents == 11  # the 9 that never came back are gone
+        await _settled(service)
+        assert not service.self_preservation
+        assert service.stats().agents == 11  # the 9 that never came back are gone
 
     async def test_normal_churn_does_not_engage_it(
-        self, registry: Registry, clock: ManualClock
+        self, service: Registry, clock: ManualClock
     ) -> None:
         names = [f"a{i:02}" for i in range(20)]
         for name in names:
-            await registry.create(agent_body(name, ["x.y"], interval=1.0))
-        await asyncio.gather(*(registry.heartbeat("default", n) for n in names))
+            await service.create(agent_body(name, ["x.y"], interval=1.0))
+        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
         for _ in range(30):
             clock.advance(0.5)
-            await asyncio.gather(*(registry.heartbeat("default", n) for n in names[3:]))
+            await asyncio.gather(*(service.heartbeat("default", n) for n in names[3:]))
             await asyncio.sleep(0)
-        await _settled(registry)
-        assert not registry.self_preservation
-        assert registry.stats().agents == 17
+        await _settled(service)
+        assert not service.self_preservation
+        assert service.stats().agents == 17
 
     async def test_small_registries_never_engage_it(
-        self, registry: Registry, clock: ManualClock
+        self, service: Registry, clock: ManualClock
     ) -> None:
         for name in ("a", "b", "c"):
-            await registry.create(agent_body(name, ["x.y"], interval=1.0))
-            await registry.heartbeat("default", name)
+            await service.create(agent_body(name, ["x.y"], interval=1.0))
+            await service.heartbeat("default", name)
         clock.advance(20.0)
-        await _settled(registry)
-        assert not registry.self_preservation
-        assert registry.stats().agents == 0
+        await _settled(service)
+        assert not service.self_preservation
+        assert service.stats().agents == 0
 
 
-async def _settled(registry: Registry) -> None:
+async def _settled(service: Registry) -> None:
     """Wait until the status writes that deadlines triggered have all committed."""
     async with asyncio.timeout(5):
-        await registry.status_written()
+        await service.status_written()
 
 
 def test_start_constant_is_the_clock_start() -> None:
@@ -374,13 +374,13 @@ async def test_agents_that_never_heartbeat_do_not_engage_self_preservation(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
     config = with_health(config, self_preservation_min_agents=3)
-    async with Registry(config, clock=clock) as registry:
-        await registry.create(agent_body("alive", ["x.y"], interval=1.0))
+    async with Registry(config, clock=clock) as service:
+        await service.create(agent_body("alive", ["x.y"], interval=1.0))
         for i in range(5):
-            await registry.create(agent_body(f"silent{i}", ["x.y"], interval=1.0))
+            await service.create(agent_body(f"silent{i}", ["x.y"], interval=1.0))
         for _ in range(10):
             clock.advance(0.5)
-            await registry.heartbeat("default", "alive")
-        await _settled(registry)
-        assert not registry.self_preservation
-        assert registry.get("default", "silent0").status.phase is Phase.OFFLINE
+            await service.heartbeat("default", "alive")
+        await _settled(service)
+        assert not service.self_preservation
+        assert service.get("default", "silent0").status.phase is Phase.OFFLINE

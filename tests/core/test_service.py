@@ -27,8 +27,8 @@ from tests.support.agents import agent_body
 from tests.support.watching import EventLog, has
 
 
-async def test_create_sets_the_server_fields(registry: Registry, clock: ManualClock) -> None:
-    agent = await registry.create(agent_body("weather-1", ["weather.forecast"]))
+async def test_create_sets_the_server_fields(service: Registry, clock: ManualClock) -> None:
+    agent = await service.create(agent_body("weather-1", ["weather.forecast"]))
     meta = agent.metadata
     assert (meta.namespace, meta.resource_version, meta.generation) == ("default", "1", 1)
     assert meta.uid
@@ -37,152 +37,152 @@ async def test_create_sets_the_server_fields(registry: Registry, clock: ManualCl
     assert meta.creation_timestamp.timestamp() == clock.now()
     assert agent.status.phase is Phase.PENDING
     assert agent.status.observed_generation == 1
-    assert registry.get("default", "weather-1") == agent
+    assert service.get("default", "weather-1") == agent
 
 
-async def test_client_values_for_server_fields_are_ignored(registry: Registry) -> None:
+async def test_client_values_for_server_fields_are_ignored(service: Registry) -> None:
     body = agent_body("a", ["x.y"])
     body["metadata"].update(uid="mine", generation=42, creationTimestamp="2000-01-01T00:00:00Z")
-    agent = await registry.create(body)
+    agent = await service.create(body)
     assert agent.metadata.uid != "mine"
     assert agent.metadata.generation == 1
     assert agent.metadata.creation_timestamp.year > 2000  # type: ignore[union-attr]
 
 
-async def test_create_twice_is_already_exists(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
+async def test_create_twice_is_already_exists(service: Registry) -> None:
+    await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(AlreadyExists) as caught:
-        await registry.create(agent_body("a", ["x.y"]))
+        await service.create(agent_body("a", ["x.y"]))
     assert caught.value.code == 409
     assert caught.value.to_status().reason == "AlreadyExists"
     # Same name, other namespace: another object.
-    assert (await registry.create(agent_body("a", ["x.y"], namespace="other"))).revision == 2
+    assert (await service.create(agent_body("a", ["x.y"], namespace="other"))).revision == 2
 
 
-async def test_register_creates_or_replaces(registry: Registry) -> None:
-    registration = await registry.register(agent_body("a", ["x.y"]))
+async def test_register_creates_or_replaces(service: Registry) -> None:
+    registration = await service.register(agent_body("a", ["x.y"]))
     assert registration.created
     first = registration.agent
     assert first.metadata.generation == 1
-    again = await registry.register(agent_body("a", ["x.y"]))
+    again = await service.register(agent_body("a", ["x.y"]))
     assert not again.created
     same = again.agent
     assert same.metadata.resource_version == first.metadata.resource_version  # nothing written
-    assert registry.revision == 1
-    changed = (await registry.register(agent_body("a", ["x.y", "z.w"]))).agent
+    assert service.revision == 1
+    changed = (await service.register(agent_body("a", ["x.y", "z.w"]))).agent
     assert (changed.metadata.generation, changed.metadata.resource_version) == (2, "2")
     assert changed.metadata.uid == first.metadata.uid
     assert changed.metadata.creation_timestamp == first.metadata.creation_timestamp
-    relabelled = (await registry.register(agent_body("a", ["x.y", "z.w"], labels={"t": "1"}))).agent
+    relabelled = (await service.register(agent_body("a", ["x.y", "z.w"], labels={"t": "1"}))).agent
     assert relabelled.metadata.generation == 3
     assert relabelled.status.observed_generation == 3
 
 
-async def test_status_changes_do_not_bump_the_generation(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    await registry.heartbeat("default", "a")
-    agent = registry.get("default", "a")
+async def test_status_changes_do_not_bump_the_generation(service: Registry) -> None:
+    await service.create(agent_body("a", ["x.y"]))
+    await service.heartbeat("default", "a")
+    agent = service.get("default", "a")
     assert (agent.metadata.generation, agent.metadata.resource_version) == (1, "2")
 
 
-async def test_optimistic_concurrency(registry: Registry) -> None:
-    created = await registry.create(agent_body("a", ["x.y"]))
+async def test_optimistic_concurrency(service: Registry) -> None:
+    created = await service.create(agent_body("a", ["x.y"]))
     body = agent_body("a", ["x.y"], labels={"v": "1"})
     body["metadata"]["resourceVersion"] = created.metadata.resource_version
-    updated = (await registry.register(body)).agent
+    updated = (await service.register(body)).agent
     assert updated.metadata.resource_version == "2"
     stale = agent_body("a", ["x.y"], labels={"v": "2"})
     stale["metadata"]["resourceVersion"] = created.metadata.resource_version
     with pytest.raises(Conflict) as caught:
-        await registry.register(stale)
+        await service.register(stale)
     assert "the object has been modified" in caught.value.message
-    assert registry.get("default", "a").metadata.labels == {"v": "1"}
+    assert service.get("default", "a").metadata.labels == {"v": "1"}
     missing = agent_body("b", ["x.y"])
     missing["metadata"]["resourceVersion"] = "1"
     with pytest.raises(NotFound):
-        await registry.register(missing)
+        await service.register(missing)
 
 
-async def test_uid_precondition(registry: Registry) -> None:
-    created = await registry.create(agent_body("a", ["x.y"]))
+async def test_uid_precondition(service: Registry) -> None:
+    created = await service.create(agent_body("a", ["x.y"]))
     body = agent_body("a", ["x.y"], labels={"v": "1"})
     body["metadata"]["uid"] = "not-the-uid"
     with pytest.raises(Conflict, match="uid"):
-        await registry.register(body)
+        await service.register(body)
     body["metadata"]["uid"] = created.metadata.uid
-    assert (await registry.register(body)).agent.metadata.labels == {"v": "1"}
+    assert (await service.register(body)).agent.metadata.labels == {"v": "1"}
 
 
-async def test_path_namespace_and_name(registry: Registry) -> None:
-    created = await registry.create(agent_body("a", ["x.y"]), namespace="prod")
+async def test_path_namespace_and_name(service: Registry) -> None:
+    created = await service.create(agent_body("a", ["x.y"]), namespace="prod")
     assert created.metadata.namespace == "prod"
     with pytest.raises(BadRequest, match="namespace"):
-        await registry.create(agent_body("b", ["x.y"], namespace="dev"), namespace="prod")
+        await service.create(agent_body("b", ["x.y"], namespace="dev"), namespace="prod")
     with pytest.raises(BadRequest, match="name"):
-        await registry.register(agent_body("b", ["x.y"]), namespace="prod", name="c")
+        await service.register(agent_body("b", ["x.y"]), namespace="prod", name="c")
 
 
-async def test_invalid_bodies_name_every_bad_field_and_write_nothing(registry: Registry) -> None:
+async def test_invalid_bodies_name_every_bad_field_and_write_nothing(service: Registry) -> None:
     body = agent_body("Bad_Name", ["x y"], labels={"k": "-v"})
     with pytest.raises(Invalid) as caught:
-        await registry.create(body)
+        await service.create(body)
     status = caught.value.to_status()
     assert (status.code, status.reason) == (422, "Invalid")
     assert status.details is not None
     fields = {cause.field for cause in status.details.causes}
     assert fields == {"metadata.name", "metadata.labels", "spec.capabilities[0].name"}
     assert 'Agent "Bad_Name" is invalid' in status.message
-    assert registry.revision == 0
+    assert service.revision == 0
     with pytest.raises(Invalid, match="unknown field"):
-        await registry.create({**agent_body("a", ["x.y"]), "bogus": 1})
+        await service.create({**agent_body("a", ["x.y"]), "bogus": 1})
     with pytest.raises(Invalid):
-        await registry.create([])  # type: ignore[arg-type]
+        await service.create([])  # type: ignore[arg-type]
 
 
-async def test_unregister(registry: Registry) -> None:
-    created = await registry.create(agent_body("a", ["x.y"]))
+async def test_unregister(service: Registry) -> None:
+    created = await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(Conflict):
-        await registry.unregister("default", "a", resource_version="99")
+        await service.unregister("default", "a", resource_version="99")
     with pytest.raises(Conflict):
-        await registry.unregister("default", "a", uid="other")
-    deleted = await registry.unregister(
+        await service.unregister("default", "a", uid="other")
+    deleted = await service.unregister(
         "default", "a", resource_version="1", uid=created.metadata.uid
     )
     assert deleted.metadata.resource_version == "2"  # the deletion's revision
     assert deleted.metadata.uid == created.metadata.uid
     with pytest.raises(NotFound):
-        registry.get("default", "a")
+        service.get("default", "a")
     with pytest.raises(NotFound):
-        await registry.unregister("default", "a")
+        await service.unregister("default", "a")
     with pytest.raises(NotFound):
-        await registry.heartbeat("default", "a")
+        await service.heartbeat("default", "a")
 
 
-async def test_concurrent_registrations_of_one_name_converge(registry: Registry) -> None:
+async def test_concurrent_registrations_of_one_name_converge(service: Registry) -> None:
     bodies = [agent_body("a", ["x.y"], labels={"n": str(i)}) for i in range(50)]
-    results = [r.agent for r in await asyncio.gather(*(registry.register(b) for b in bodies))]
+    results = [r.agent for r in await asyncio.gather(*(service.register(b) for b in bodies))]
     assert len({r.metadata.uid for r in results}) == 1
-    final = registry.get("default", "a")
+    final = service.get("default", "a")
     assert final.metadata.labels in [b["metadata"]["labels"] for b in bodies]
     # Every acknowledged write is in the history, once, in order.
-    assert registry.revision == len({r.metadata.resource_version for r in results})
+    assert service.revision == len({r.metadata.resource_version for r in results})
 
 
-async def test_many_concurrent_registrations(registry: Registry) -> None:
-    log = EventLog(registry.watch())
+async def test_many_concurrent_registrations(service: Registry) -> None:
+    log = EventLog(service.watch())
     await log.wait_for(has(1, EventType.BOOKMARK))
     results = await asyncio.gather(
-        *(registry.create(agent_body(f"a{i}", ["x.y"])) for i in range(1000))
+        *(service.create(agent_body(f"a{i}", ["x.y"])) for i in range(1000))
     )
     revisions = sorted(r.revision for r in results)
     assert revisions == list(range(1, 1001))
     await log.wait_for(has(1000))
     assert [e.revision for e in log.changes()] == list(range(1, 1001))
-    assert registry.stats().store.commits < 1000
+    assert service.stats().store.commits < 1000
     await log.close()
 
 
-async def _populate(registry: Registry) -> None:
+async def _populate(service: Registry) -> None:
     rows = [
         ("a1", "default", {"env": "prod"}, ["geo.lookup"]),
         ("a2", "default", {"env": "dev"}, ["geo.lookup", "weather.forecast"]),
@@ -191,7 +191,7 @@ async def _populate(registry: Registry) -> None:
         ("b2", "eu", {"env": "prod", "tier": "gold"}, []),
     ]
     for name, namespace, labels, capabilities in rows:
-        await registry.create(agent_body(name, capabilities, namespace=namespace, labels=labels))
+        await service.create(agent_body(name, capabilities, namespace=namespace, labels=labels))
 
 
 def _names(agents: list[Agent]) -> list[str]:
@@ -217,30 +217,30 @@ def _names(agents: list[Agent]) -> list[str]:
         ({"phases": ["healthy"]}, []),
     ],
 )
-async def test_list_filters(registry: Registry, arguments: dict, expected: list[str]) -> None:
-    await _populate(registry)
-    result = await registry.list_agents(AgentQuery(**arguments))
+async def test_list_filters(service: Registry, arguments: dict, expected: list[str]) -> None:
+    await _populate(service)
+    result = await service.list_agents(AgentQuery(**arguments))
     assert _names(result.items) == expected
     assert result.metadata.resource_version == "5"
     assert result.metadata.continue_ is None
 
 
-async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> None:
+async def test_pages_reflect_the_first_pages_revision(service: Registry) -> None:
     for i in range(10):
-        await registry.create(agent_body(f"a{i}", ["x.y"], labels={"keep": "yes"}))
-    first = await registry.list_agents(AgentQuery(selector="keep=yes", limit=3))
+        await service.create(agent_body(f"a{i}", ["x.y"], labels={"keep": "yes"}))
+    first = await service.list_agents(AgentQuery(selector="keep=yes", limit=3))
     assert _names(first.items) == ["default/a0", "default/a1", "default/a2"]
     assert first.metadata.continue_ is not None
     # The world changes between pages...
-    await registry.unregister("default", "a4")
-    await registry.register(agent_body("a5", ["x.y"], labels={"keep": "no"}))
-    await registry.create(agent_body("a45", ["x.y"], labels={"keep": "yes"}))
-    await registry.register(agent_body("a6", ["x.y"], labels={"keep": "yes", "new": "1"}))
+    await service.unregister("default", "a4")
+    await service.register(agent_body("a5", ["x.y"], labels={"keep": "no"}))
+    await service.create(agent_body("a45", ["x.y"], labels={"keep": "yes"}))
+    await service.register(agent_body("a6", ["x.y"], labels={"keep": "yes", "new": "1"}))
     # ...but every page shows the list as it was at the first page's revision.
     names = _names(first.items)
     token = first.metadata.continue_
     while token is not None:
-        page = await registry.list_agents(
+        page = await service.list_agents(
             AgentQuery(selector="keep=yes", limit=3, continue_token=token)
         )
         assert page.metadata.resource_version == first.metadata.resource_version
@@ -251,19 +251,19 @@ async def test_pages_reflect_the_first_pages_revision(registry: Registry) -> Non
             assert "new" not in agent.metadata.labels
     assert names == [f"default/a{i}" for i in range(10)]
     # A fresh list sees the new state.
-    fresh = await registry.list_agents(AgentQuery(selector="keep=yes"))
+    fresh = await service.list_agents(AgentQuery(selector="keep=yes"))
     assert "default/a45" in _names(fresh.items)
     assert "default/a4" not in _names(fresh.items)
 
 
-async def test_pagination_exact_sizes(registry: Registry) -> None:
+async def test_pagination_exact_sizes(service: Registry) -> None:
     for i in range(6):
-        await registry.create(agent_body(f"a{i}", ["x.y"]))
-    page = await registry.list_agents(AgentQuery(limit=6))
+        await service.create(agent_body(f"a{i}", ["x.y"]))
+    page = await service.list_agents(AgentQuery(limit=6))
     assert len(page.items) == 6
     assert page.metadata.continue_ is None
-    page = await registry.list_agents(AgentQuery(limit=3))
-    second = await registry.list_agents(AgentQuery(limit=3, continue_token=page.metadata.continue_))
+    page = await service.list_agents(AgentQuery(limit=3))
+    second = await service.list_agents(AgentQuery(limit=3, continue_token=page.metadata.continue_))
     assert len(second.items) == 3
     assert second.metadata.continue_ is None
 
@@ -281,18 +281,18 @@ async def test_pagination_exact_sizes(registry: Registry) -> None:
         ({"namespace": "Bad"}, "namespace"),
     ],
 )
-async def test_bad_list_queries(registry: Registry, arguments: dict, words: str) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
+async def test_bad_list_queries(service: Registry, arguments: dict, words: str) -> None:
+    await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(BadRequest, match=words):
-        await registry.list_agents(AgentQuery(**arguments))
+        await service.list_agents(AgentQuery(**arguments))
 
 
-async def test_continue_token_from_the_future_is_gone(registry: Registry) -> None:
+async def test_continue_token_from_the_future_is_gone(service: Registry) -> None:
     # A token of a revision the registry never reached (its data was restored from an older
     # copy, say): as for a compacted one, the client must start the list again.
-    await registry.create(agent_body("a", ["x.y"]))
+    await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(Gone, match="future"):
-        await registry.list_agents(
+        await service.list_agents(
             AgentQuery(continue_token="eyJydiI6IDk5OSwgIm5zIjogImEiLCAibmFtZSI6ICJiIn0")
         )
 
@@ -300,65 +300,63 @@ async def test_continue_token_from_the_future_is_gone(registry: Registry) -> Non
 async def test_continue_token_past_the_history_is_gone(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
-    async with Registry(
-        replace(config, retention=Retention(max_events=2)), clock=clock
-    ) as registry:
+    async with Registry(replace(config, retention=Retention(max_events=2)), clock=clock) as service:
         for i in range(4):
-            await registry.create(agent_body(f"a{i}", ["x.y"]))
-        page = await registry.list_agents(AgentQuery(limit=1))
+            await service.create(agent_body(f"a{i}", ["x.y"]))
+        page = await service.list_agents(AgentQuery(limit=1))
         for i in range(4, 8):
-            await registry.create(agent_body(f"a{i}", ["x.y"]))
-        await registry._store.compact()
+            await service.create(agent_body(f"a{i}", ["x.y"]))
+        await service._store.compact()
         with pytest.raises(Gone, match="start the list again"):
-            await registry.list_agents(AgentQuery(limit=1, continue_token=page.metadata.continue_))
+            await service.list_agents(AgentQuery(limit=1, continue_token=page.metadata.continue_))
 
 
 @pytest.mark.parametrize("since", ["abc", "-1", "1.5", "99999999999999999999", " 1"])
-async def test_bad_resume_revisions(registry: Registry, since: str) -> None:
+async def test_bad_resume_revisions(service: Registry, since: str) -> None:
     with pytest.raises(BadRequest, match="resourceVersion"):
-        registry.watch(since=since)
+        service.watch(since=since)
 
 
-async def test_discovery_ranks_healthy_providers(registry: Registry) -> None:
-    await registry.create(agent_body("slow", ["geo.lookup"], version="2.0.0"))
-    await registry.create(agent_body("fast", ["geo.lookup"], version="1.0.0", tags=["fast"]))
-    await registry.create(agent_body("old", ["geo.lookup"], version="0.9.0"))
-    await registry.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
+async def test_discovery_ranks_healthy_providers(service: Registry) -> None:
+    await service.create(agent_body("slow", ["geo.lookup"], version="2.0.0"))
+    await service.create(agent_body("fast", ["geo.lookup"], version="1.0.0", tags=["fast"]))
+    await service.create(agent_body("old", ["geo.lookup"], version="0.9.0"))
+    await service.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
     for name in ("slow", "fast", "old"):
-        await registry.heartbeat("default", name)
-    assert _names(registry.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
+        await service.heartbeat("default", name)
+    assert _names(service.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
         "default/slow",
         "default/fast",
         "default/old",
     ]
     assert (
-        _names(registry.discover(AgentQuery(capabilities=("geo.lookup",), tags=("+fast",))))[0]
+        _names(service.discover(AgentQuery(capabilities=("geo.lookup",), tags=("+fast",))))[0]
         == "default/fast"
     )
     assert _names(
-        registry.discover(AgentQuery(capabilities=("geo.lookup",), version="^1 || ^2", limit=1))
+        service.discover(AgentQuery(capabilities=("geo.lookup",), version="^1 || ^2", limit=1))
     ) == ["default/slow"]
     assert (
-        _names(registry.discover(AgentQuery(capabilities=("geo.lookup",), phases=EVERY_PHASE)))[0]
+        _names(service.discover(AgentQuery(capabilities=("geo.lookup",), phases=EVERY_PHASE)))[0]
         == "default/sick"
     )
     with pytest.raises(BadRequest):
-        registry.discover(AgentQuery(capabilities=("geo.lookup",), limit=0))
+        service.discover(AgentQuery(capabilities=("geo.lookup",), limit=0))
 
 
-async def test_discovery_with_exact_labels(registry: Registry) -> None:
-    await registry.create(
+async def test_discovery_with_exact_labels(service: Registry) -> None:
+    await service.create(
         agent_body("pg", ["db.query"], labels={"type": "database"}, namespace="production")
     )
-    await registry.create(
+    await service.create(
         agent_body("redis", ["db.query"], labels={"type": "cache"}, namespace="production")
     )
-    await registry.create(agent_body("dev-pg", ["db.query"], labels={"type": "database"}))
-    found = registry.discover(
+    await service.create(agent_body("dev-pg", ["db.query"], labels={"type": "database"}))
+    found = service.discover(
         AgentQuery(labels={"type": "database"}, namespace="production", phases=EVERY_PHASE)
     )
     assert _names(found) == ["production/pg"]
-    both = registry.discover(
+    both = service.discover(
         AgentQuery(
             capabilities=("db.query",),
             labels={"type": "database"},
@@ -368,26 +366,26 @@ async def test_discovery_with_exact_labels(registry: Registry) -> None:
     )
     assert _names(both) == ["default/dev-pg", "production/pg"]
     with pytest.raises(BadRequest, match="labels"):
-        registry.discover(AgentQuery(labels={"bad key": "x"}))
+        service.discover(AgentQuery(labels={"bad key": "x"}))
 
 
-async def test_discovery_needs_every_capability(registry: Registry) -> None:
-    await registry.create(agent_body("both", ["a.b", "c.d"]))
-    await registry.create(agent_body("one", ["a.b"]))
+async def test_discovery_needs_every_capability(service: Registry) -> None:
+    await service.create(agent_body("both", ["a.b", "c.d"]))
+    await service.create(agent_body("one", ["a.b"]))
     assert _names(
-        registry.discover(AgentQuery(capabilities=("a.b", "c.d"), phases=EVERY_PHASE))
+        service.discover(AgentQuery(capabilities=("a.b", "c.d"), phases=EVERY_PHASE))
     ) == ["default/both"]
-    assert _names(registry.discover(AgentQuery(capabilities=("a.b",), phases=EVERY_PHASE))) == [
+    assert _names(service.discover(AgentQuery(capabilities=("a.b",), phases=EVERY_PHASE))) == [
         "default/both",
         "default/one",
     ]
 
 
 async def test_a_store_damaged_while_serving_makes_the_registry_not_ready(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    service: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
-    assert registry.ready
+    await service.create(agent_body("a", ["x.y"]))
+    assert service.ready
 
     async def malformed(*args: object) -> None:
         error = sqlite3.DatabaseError("database disk image is malformed")
@@ -396,14 +394,14 @@ async def test_a_store_damaged_while_serving_makes_the_registry_not_ready(
 
     monkeypatch.setattr("mesh_registry.store.sqlite._persist", malformed)
     with pytest.raises(Unavailable, match="malformed"):
-        await registry.create(agent_body("b", ["x.y"]))
-    assert not registry.ready
-    assert "is damaged" in (registry.stats().damaged or "")
+        await service.create(agent_body("b", ["x.y"]))
+    assert not service.ready
+    assert "is damaged" in (service.stats().damaged or "")
     assert any("no longer ready" in record.message for record in caplog.records)
 
 
 async def test_an_ordinary_storage_failure_leaves_the_registry_ready(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    service: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def full(*args: object) -> None:
         error = sqlite3.OperationalError("database or disk is full")
@@ -412,5 +410,5 @@ async def test_an_ordinary_storage_failure_leaves_the_registry_ready(
 
     monkeypatch.setattr("mesh_registry.store.sqlite._persist", full)
     with pytest.raises(Unavailable, match="full"):
-        await registry.create(agent_body("b", ["x.y"]))
-    assert registry.ready
+        await service.create(agent_body("b", ["x.y"]))
+    assert service.ready

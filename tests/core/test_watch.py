@@ -22,53 +22,53 @@ ADDED, MODIFIED, DELETED = EventType.ADDED, EventType.MODIFIED, EventType.DELETE
 BOOKMARK, ERROR = EventType.BOOKMARK, EventType.ERROR
 
 
-async def test_initial_state_then_bookmark_then_live(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["geo.lookup"]))
-    await registry.create(agent_body("b", ["geo.lookup"]))
-    log = EventLog(registry.watch())
+async def test_initial_state_then_bookmark_then_live(service: Registry) -> None:
+    await service.create(agent_body("a", ["geo.lookup"]))
+    await service.create(agent_body("b", ["geo.lookup"]))
+    log = EventLog(service.watch())
     await log.wait_for(has(1, BOOKMARK))
     assert log.summary() == [("ADDED", "a", "1"), ("ADDED", "b", "2"), ("BOOKMARK", "", "2")]
     mark = log.events[-1].object
     assert isinstance(mark, Bookmark)
     assert mark.metadata.annotations == {INITIAL_EVENTS_END: "true"}
-    await registry.create(agent_body("c", ["geo.lookup"]))
-    await registry.unregister("default", "a")
+    await service.create(agent_body("c", ["geo.lookup"]))
+    await service.unregister("default", "a")
     await log.wait_for(has(4))
     assert log.summary()[3:] == [("ADDED", "c", "3"), ("DELETED", "a", "4")]
     await log.close()
 
 
-async def test_resume_yields_exactly_the_events_after_the_revision(registry: Registry) -> None:
+async def test_resume_yields_exactly_the_events_after_the_revision(service: Registry) -> None:
     for i in range(5):
-        await registry.create(agent_body(f"a{i}", ["x.y"]))
-    await registry.heartbeat("default", "a0")
-    await registry.register(agent_body("a1", ["x.y"], labels={"v": "2"}))
-    await registry.unregister("default", "a2")
-    final = registry.revision
+        await service.create(agent_body(f"a{i}", ["x.y"]))
+    await service.heartbeat("default", "a0")
+    await service.register(agent_body("a1", ["x.y"], labels={"v": "2"}))
+    await service.unregister("default", "a2")
+    final = service.revision
     assert final == 8
-    logs = {since: EventLog(registry.watch(since=str(since))) for since in range(1, final + 1)}
+    logs = {since: EventLog(service.watch(since=str(since))) for since in range(1, final + 1)}
     # A fence: once each watch has this write, everything before it has arrived too.
-    await registry.create(agent_body("fence", ["x.y"]))
+    await service.create(agent_body("fence", ["x.y"]))
     for since, log in logs.items():
         await log.wait_for(lambda events: bool(events) and events[-1].revision == final + 1)
         assert [e.revision for e in log.events] == [*range(since + 1, final + 1), final + 1]
         await log.close()
 
 
-async def test_resume_splices_history_and_live_changes_without_gaps(registry: Registry) -> None:
+async def test_resume_splices_history_and_live_changes_without_gaps(service: Registry) -> None:
     for i in range(20):
-        await registry.create(agent_body(f"a{i}", ["x.y"]))
-    since = registry.revision
+        await service.create(agent_body(f"a{i}", ["x.y"]))
+    since = service.revision
 
     async def churn() -> None:
         for i in range(60):
-            await registry.register(agent_body(f"a{i % 20}", ["x.y"], labels={"n": str(i)}))
+            await service.register(agent_body(f"a{i % 20}", ["x.y"], labels={"n": str(i)}))
 
     writer = asyncio.create_task(churn())
     await asyncio.sleep(0)  # the watch starts while writes are in flight
-    log = EventLog(registry.watch(since=since))
+    log = EventLog(service.watch(since=since))
     await writer
-    final = registry.revision
+    final = service.revision
     await log.wait_for(lambda events: events and events[-1].revision >= final)
     revisions = [e.revision for e in log.changes()]
     assert revisions == list(range(since + 1, final + 1))
@@ -79,10 +79,10 @@ async def test_resume_splices_history_and_live_changes_without_gaps(registry: Re
 async def compacting(config: RegistryConfig, clock: ManualClock) -> AsyncIterator[Registry]:
     """A registry at revision 10 that keeps three changes of history."""
     config = replace(config, retention=Retention(max_events=3))
-    async with Registry(config, clock=clock) as registry:
+    async with Registry(config, clock=clock) as service:
         for i in range(10):
-            await registry.create(agent_body(f"a{i}", ["x.y"]))
-        yield registry
+            await service.create(agent_body(f"a{i}", ["x.y"]))
+        yield service
 
 
 async def test_a_compacted_revision_is_refused_before_the_stream_starts(
@@ -113,21 +113,21 @@ async def test_compaction_after_the_watch_was_accepted_gives_error_410_then_end(
     assert "too old resource version: 2" in status.message
 
 
-async def test_a_future_revision_is_refused_before_the_stream_starts(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["x.y"]))
+async def test_a_future_revision_is_refused_before_the_stream_starts(service: Registry) -> None:
+    await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(Gone, match="newer than the registry's revision 1"):
-        registry.watch(since=99)
+        service.watch(since=99)
 
 
-async def test_filtered_watch_reports_membership_changes(registry: Registry) -> None:
-    log = EventLog(registry.watch(AgentQuery(selector="env=prod")))
+async def test_filtered_watch_reports_membership_changes(service: Registry) -> None:
+    log = EventLog(service.watch(AgentQuery(selector="env=prod")))
     await log.wait_for(has(1, BOOKMARK))
-    await registry.create(agent_body("a", ["x.y"], labels={"env": "dev"}))  # not seen
-    await registry.register(agent_body("a", ["x.y"], labels={"env": "prod"}))  # moves in
-    await registry.register(agent_body("a", ["x.y"], labels={"env": "prod", "t": "1"}))
-    await registry.register(agent_body("a", ["x.y"], labels={"env": "dev"}))  # moves out
-    await registry.create(agent_body("b", ["x.y"], labels={"env": "prod"}))
-    await registry.unregister("default", "b")
+    await service.create(agent_body("a", ["x.y"], labels={"env": "dev"}))  # not seen
+    await service.register(agent_body("a", ["x.y"], labels={"env": "prod"}))  # moves in
+    await service.register(agent_body("a", ["x.y"], labels={"env": "prod", "t": "1"}))
+    await service.register(agent_body("a", ["x.y"], labels={"env": "dev"}))  # moves out
+    await service.create(agent_body("b", ["x.y"], labels={"env": "prod"}))
+    await service.unregister("default", "b")
     await log.wait_for(has(5))
     assert log.summary()[1:] == [
         ("ADDED", "a", "2"),
@@ -143,24 +143,24 @@ async def test_filtered_watch_reports_membership_changes(registry: Registry) -> 
     await log.close()
 
 
-async def test_resumed_filtered_watch_has_the_same_membership_semantics(registry: Registry) -> None:
-    await registry.create(agent_body("a", ["x.y"], labels={"env": "dev"}))
-    await registry.register(agent_body("a", ["x.y"], labels={"env": "prod"}))
-    await registry.register(agent_body("a", ["x.y"], labels={"env": "dev"}))
-    log = EventLog(registry.watch(AgentQuery(selector="env=prod"), since=1))
+async def test_resumed_filtered_watch_has_the_same_membership_semantics(service: Registry) -> None:
+    await service.create(agent_body("a", ["x.y"], labels={"env": "dev"}))
+    await service.register(agent_body("a", ["x.y"], labels={"env": "prod"}))
+    await service.register(agent_body("a", ["x.y"], labels={"env": "dev"}))
+    log = EventLog(service.watch(AgentQuery(selector="env=prod"), since=1))
     await log.wait_for(has(2))
     assert log.summary() == [("ADDED", "a", "2"), ("DELETED", "a", "3")]
     await log.close()
 
 
-async def test_capability_watch_ignores_other_capabilities(registry: Registry) -> None:
-    log = EventLog(registry.watch(AgentQuery(capabilities=("geo.lookup", "date.today"))))
+async def test_capability_watch_ignores_other_capabilities(service: Registry) -> None:
+    log = EventLog(service.watch(AgentQuery(capabilities=("geo.lookup", "date.today"))))
     await log.wait_for(has(1, BOOKMARK))
-    await registry.create(agent_body("w", ["weather.forecast"]))
-    await registry.create(agent_body("g", ["geo.lookup"]))
-    await registry.create(agent_body("d", ["date.today", "weather.forecast"]))
-    await registry.register(agent_body("w", ["weather.forecast", "geo.lookup"]))  # gains one
-    await registry.register(agent_body("g", ["weather.forecast"]))  # loses it
+    await service.create(agent_body("w", ["weather.forecast"]))
+    await service.create(agent_body("g", ["geo.lookup"]))
+    await service.create(agent_body("d", ["date.today", "weather.forecast"]))
+    await service.register(agent_body("w", ["weather.forecast", "geo.lookup"]))  # gains one
+    await service.register(agent_body("g", ["weather.forecast"]))  # loses it
     await log.wait_for(has(4))
     assert log.summary()[1:] == [
         ("ADDED", "g", "2"),
@@ -171,11 +171,11 @@ async def test_capability_watch_ignores_other_capabilities(registry: Registry) -
     await log.close()
 
 
-async def test_phase_filtered_watch_follows_health(registry: Registry, clock: ManualClock) -> None:
-    await registry.create(agent_body("a", ["x.y"], interval=1.0))
-    log = EventLog(registry.watch(AgentQuery(phases=("healthy",))))
+async def test_phase_filtered_watch_follows_health(service: Registry, clock: ManualClock) -> None:
+    await service.create(agent_body("a", ["x.y"], interval=1.0))
+    log = EventLog(service.watch(AgentQuery(phases=("healthy",))))
     await log.wait_for(has(1, BOOKMARK))
-    await registry.heartbeat("default", "a")
+    await service.heartbeat("default", "a")
     await log.wait_for(has(1, ADDED))
     clock.advance(2.5)
     await log.wait_for(has(1, DELETED))
@@ -186,18 +186,18 @@ async def test_phase_filtered_watch_follows_health(registry: Registry, clock: Ma
 async def test_a_slow_watcher_is_ended_and_others_are_unaffected(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
-    async with Registry(replace(config, watch_queue_limit=5), clock=clock) as registry:
-        slow_stream = registry.watch()
+    async with Registry(replace(config, watch_queue_limit=5), clock=clock) as service:
+        slow_stream = service.watch()
         slow_first = await anext(slow_stream)  # the initial bookmark; then it stops reading
         assert slow_first.type is BOOKMARK
-        fast = EventLog(registry.watch())
+        fast = EventLog(service.watch())
         await fast.wait_for(has(1, BOOKMARK))
-        assert registry.stats().watchers == 2
+        assert service.stats().watchers == 2
         for i in range(20):
-            await registry.create(agent_body(f"a{i}", ["x.y"]))
+            await service.create(agent_body(f"a{i}", ["x.y"]))
             await fast.wait_for(has(i + 1))
         assert [e.revision for e in fast.changes()] == list(range(1, 21))
-        assert registry.stats().watchers == 1  # the slow one was dropped, not waited for
+        assert service.stats().watchers == 1  # the slow one was dropped, not waited for
         # When it reads again, it learns that it fell behind: an ERROR, then the end.
         error = await anext(slow_stream)
         assert error.type is ERROR
@@ -212,21 +212,21 @@ async def test_a_slow_watcher_is_ended_and_others_are_unaffected(
 async def test_idle_watchers_get_periodic_bookmarks(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
-    async with Registry(replace(config, bookmark_interval=0.05), clock=clock) as registry:
-        await registry.create(agent_body("a", ["x.y"]))
-        log = EventLog(registry.watch(AgentQuery(capabilities=("other.cap",))))
+    async with Registry(replace(config, bookmark_interval=0.05), clock=clock) as service:
+        await service.create(agent_body("a", ["x.y"]))
+        log = EventLog(service.watch(AgentQuery(capabilities=("other.cap",))))
         await log.wait_for(has(3, BOOKMARK))
-        await registry.create(agent_body("b", ["x.y"]))  # filtered out, but moves the revision
+        await service.create(agent_body("b", ["x.y"]))  # filtered out, but moves the revision
         await log.wait_for(lambda events: events[-1].type is BOOKMARK and events[-1].revision == 2)
         assert log.changes() == []
         await log.close()
 
 
 async def test_shutdown_ends_watches_quietly(config: RegistryConfig, clock: ManualClock) -> None:
-    registry = Registry(config, clock=clock)
-    await registry.start()
-    log = EventLog(registry.watch())
+    service = Registry(config, clock=clock)
+    await service.start()
+    log = EventLog(service.watch())
     await log.wait_for(has(1, BOOKMARK))
-    await registry.stop()
+    await service.stop()
     await log.wait_for_end()
     assert [e.type for e in log.events] == [BOOKMARK]

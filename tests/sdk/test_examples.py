@@ -11,8 +11,7 @@ import yaml
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from tests.sdk.conftest import StartAgent
-from tests.support.agent_processes import EXAMPLES, AgentProcess
+from tests.support.agent_processes import EXAMPLES, AgentProcess, StartAgent
 from tests.support.processes import (
     ROOT,
     Process,

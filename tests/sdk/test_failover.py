@@ -17,8 +17,7 @@ from mesh_agent.mcp_http import McpHttpClient
 from mesh_registry.client import RegistryClient
 from mesh_registry.model import EventType, Phase
 from mesh_registry.query import AgentQuery
-from tests.sdk.conftest import StartAgent
-from tests.support.agent_processes import AgentProcess
+from tests.support.agent_processes import AgentProcess, StartAgent
 from tests.support.processes import RegistryProcess, eventually
 from tests.support.watching import EventLog, about, initial_events_ended
 
@@ -189,3 +188,32 @@ async def test_calls_rotate_over_equal_providers_and_survive_a_kill(
         await caller.wait_calls(count + 30)
     assert caller.failures() == []
     assert caller.calls[-1].served_by == "echo-b"
+
+
+async def test_an_optional_dependency_whose_provider_was_killed_gets_the_fallback_at_once(
+    start_agent: StartAgent,
+) -> None:
+    # A long interval: the registry marks the killed provider unhealthy only after 2.5 of it.
+    provider = start_agent("provider.py", "echo-a", interval=4.0)
+    consumer = start_agent("consumer.py", "relay")
+    for agent in (provider, consumer):
+        agent.wait_healthy()
+    async with Caller(consumer.endpoint) as caller:
+        await caller.wait_for(lambda calls: bool(calls) and calls[-1].served_by == "echo-a")
+        provider.kill()
+        killed_at = time.time()
+        await caller.wait_for(lambda calls: len([c for c in calls if c.started > killed_at]) >= 20)
+    after = [call for call in caller.calls if call.started > killed_at]
+    # At most the first call after the death fails; the function's fallback runs from then on,
+    # seconds before the registry could say the provider is gone.
+    assert len([call for call in after if call.error is not None]) <= 1, after
+    assert all(call.served_by is None for call in after[2:]), after
+    assert after[-1].started - killed_at < 4.0 * 2.5
+
+    # Back (at a new address): used again, with no consumer restart.
+    again = start_agent("provider.py", "echo-a", interval=4.0)
+    await asyncio.to_thread(again.wait_healthy)
+    async with Caller(consumer.endpoint) as caller:
+        await caller.wait_for(
+            lambda calls: bool(calls) and calls[-1].served_by == "echo-a", within=10
+        )

@@ -1,147 +1,256 @@
-"""Dependency injection between real agent processes."""
+"""Dependency slots: which parameters receive providers, and the tool the MCP server sees."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import inspect
+import threading
+from typing import Annotated, Any, Optional, Union
 
 import pytest
-from fastmcp import Client
-from fastmcp.exceptions import ToolError
+from fastmcp import FastMCP
 
-from tests.sdk.conftest import StartAgent
+from mesh_agent import Dependency
+from mesh_agent.injection import Requires, is_slot, tool_dependencies, tool_function
+from mesh_registry.model import DependencySpec
 
 
-async def test_a_consumer_calls_its_provider_through_the_injected_proxy(
-    start_agent: StartAgent,
+@pytest.mark.parametrize(
+    ("annotation", "slot"),
+    [
+        (Dependency, True),
+        (Dependency | None, True),
+        (Optional[Dependency], True),  # noqa: UP045 - the spelling users still write
+        (Union[Dependency, None], True),  # noqa: UP007
+        (None | Dependency, True),
+        (str, False),
+        (None, False),
+        (inspect.Parameter.empty, False),
+        (Dependency | str, False),
+        (Dependency | str | None, False),
+        (list[Dependency], False),
+        ("Dependency", False),  # an unresolved name is not a slot: it would be guessing
+        (Any, False),
+        (Annotated[Dependency, "doc"], True),
+        (Annotated[Dependency | None, Requires("geo")], True),
+        (Annotated[str, "doc"], False),
+    ],
+)
+def test_is_slot(annotation: Any, slot: bool) -> None:
+    assert is_slot(annotation) is slot
+
+
+DATE = DependencySpec(capability="date.today")
+WEATHER = DependencySpec(capability="weather.forecast", selector="region=eu")
+GEO = DependencySpec(capability="geo")
+
+
+def required(spec: DependencySpec) -> DependencySpec:
+    return spec.model_copy(update={"required": True})
+
+
+def by_name(city: str, weather_forecast: Dependency | None, date_today: Dependency) -> None: ...
+
+
+def by_order(first: Dependency, second: Dependency | None = None) -> None: ...
+
+
+def mixed(clock: Dependency, weather_forecast: Dependency | None = None) -> None: ...
+
+
+def one_slot(city: str, geo: Dependency | None = None) -> None: ...
+
+
+def no_slots(city: str, days: int = 1) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("fn", "dependencies", "expected"),
+    [
+        # (A slot that cannot be None receives its dependency as required.)
+        (by_name, [DATE, WEATHER], {"weather_forecast": WEATHER, "date_today": required(DATE)}),
+        (by_order, [DATE, WEATHER], {"first": required(DATE), "second": WEATHER}),
+        (by_order, [WEATHER, DATE], {"first": required(WEATHER), "second": DATE}),
+        # The name claims its dependency first; the other slot takes what is left.
+        (mixed, [WEATHER, DATE], {"clock": required(DATE), "weather_forecast": WEATHER}),
+        # Declared dependencies without a slot are allowed (resolved, not injected).
+        (one_slot, [DATE, GEO, WEATHER], {"geo": GEO}),
+        (no_slots, [DATE], {}),
+        (no_slots, [], {}),
+    ],
+)
+def test_match_slots(
+    fn: Any, dependencies: list[DependencySpec], expected: dict[str, DependencySpec]
 ) -> None:
-    provider = start_agent("provider.py", "echo-1")
-    consumer = start_agent("consumer.py", "relay-1")
-    provider.wait_healthy()
-    consumer.wait_healthy()
-    async with Client(consumer.endpoint) as client:
-        tools = {tool.name: tool for tool in await client.list_tools()}
-        # The dependency parameter is not part of the tool's interface.
-        assert set(tools["relay"].input_schema["properties"]) == {"text"}
-        assert set(tools["relay_sync"].input_schema["properties"]) == {"text"}
-        result = await client.call_tool("relay", {"text": "hello"})
-        assert result.structured_content == {"text": "hello", "served_by": "echo-1"}
-        # A plain (def) tool calls its dependency without await, from its worker thread.
-        synced = await client.call_tool("relay_sync", {"text": "from a thread"})
-        assert synced.structured_content == {"text": "from a thread", "served_by": "echo-1"}
+    assert tool_dependencies(fn, dependencies).slots == expected
 
 
-async def test_the_registered_record_describes_the_tools(start_agent: StartAgent) -> None:
-    consumer = start_agent("consumer.py", "relay-2", env={"MESH_AGENT_LABELS": "team=ops"})
-    record = consumer.wait_healthy()
-    assert record["metadata"]["labels"] == {"team": "ops"}
-    capabilities = {c["name"]: c for c in record["spec"]["capabilities"]}
-    relay = capabilities["echo.relay"]
-    assert relay["tool"] == "relay"
-    assert set(relay["inputSchema"]["properties"]) == {"text"}
-    assert relay["outputSchema"]["type"] == "object"
-    assert relay["description"].startswith("Ask the best provider")
-    assert record["spec"]["dependencies"] == [
-        {"capability": "echo.say", "selector": "", "version": "", "tags": [], "required": False}
-    ]
-    assert record["spec"]["endpoint"].startswith("http://127.0.0.1:")
-
-
-async def test_any_mcp_client_can_call_an_agent(start_agent: StartAgent) -> None:
-    provider = start_agent("provider.py", "echo-3")
-    provider.wait_healthy()
-    async with Client(provider.endpoint) as client:  # a client that knows nothing of the mesh
-        assert {tool.name for tool in await client.list_tools()} == {"say", "fail", "count"}
-        result = await client.call_tool("say", {"text": "plain"})
-        assert result.data["text"] == "plain"
-
-
-async def test_optional_dependency_without_provider_injects_none(start_agent: StartAgent) -> None:
-    consumer = start_agent("consumer.py", "relay-4")
-    consumer.wait_healthy()
-    async with Client(consumer.endpoint) as client:
-        result = await client.call_tool("relay", {"text": "anyone?"})
-        assert result.structured_content == {"text": None, "served_by": None}
-
-
-async def test_required_dependency_without_provider_is_a_clear_error(
-    start_agent: StartAgent,
+@pytest.mark.parametrize(
+    ("fn", "dependencies", "expected"),
+    [
+        # A slot that cannot be None makes its dependency required; an optional slot does not.
+        (by_name, [DATE, WEATHER], [required(DATE), WEATHER]),
+        (by_order, [WEATHER, DATE], [required(WEATHER), DATE]),
+        (mixed, [WEATHER, DATE], [WEATHER, required(DATE)]),
+        # Declared required stays required, whatever the slot; no slot leaves it as declared.
+        (one_slot, [required(GEO)], [required(GEO)]),
+        (one_slot, [DATE, GEO], [DATE, GEO]),
+        (no_slots, [DATE], [DATE]),
+    ],
+)
+def test_declared_dependencies(
+    fn: Any, dependencies: list[DependencySpec], expected: list[DependencySpec]
 ) -> None:
-    dependency = {"capability": "echo.say", "selector": "env=prod", "required": True}
-    consumer = start_agent(
-        "consumer.py", "relay-5", env={"TEST_DEPENDENCY": json.dumps(dependency)}
-    )
-    consumer.wait_healthy()
-    async with Client(consumer.endpoint) as client:
-        with pytest.raises(ToolError) as caught:
-            await client.call_tool("relay", {"text": "anyone?"})
-    message = str(caught.value)
-    assert "no healthy provider of required dependency" in message
-    assert "'echo.say'" in message
-    assert "'env=prod'" in message
+    assert tool_dependencies(fn, dependencies).declared == expected
 
 
-async def test_a_tool_error_is_not_retried_on_another_provider(start_agent: StartAgent) -> None:
-    providers = [start_agent("provider.py", f"echo-6{n}") for n in "ab"]
-    consumer = start_agent("consumer.py", "relay-6")
-    for agent in [*providers, consumer]:
-        agent.wait_healthy()
-    async with Client(consumer.endpoint) as client:
-        with pytest.raises(ToolError, match="the reason it broke"):
-            await client.call_tool("relay_fail", {"reason": "the reason it broke"})
-    ran = 0
-    for provider in providers:
-        async with Client(provider.endpoint) as client:
-            ran += (await client.call_tool("count", {})).structured_content["fail"]
-    assert ran == 1
-
-
-RULES = [
-    # The preferred tag wins over a higher version...
-    ({"capability": "echo.say", "selector": "env=prod", "tags": ["+fast"]}, "fast-14"),
-    # ...the version range rules out...
-    ({"capability": "echo.say", "selector": "env=prod", "version": "^2"}, "plain-21"),
-    # ...excluded tags and the selector rule out...
-    ({"capability": "echo.say", "tags": ["-fast"], "selector": "env in (prod,dev)"}, "plain-21"),
-    ({"capability": "echo.say", "selector": "env=dev"}, "dev-19"),
-    # ...and without preferences the highest version wins.
-    ({"capability": "echo.say"}, "plain-21"),
-]
-
-
-async def test_selector_version_and_tags_pick_the_right_provider(start_agent: StartAgent) -> None:
-    providers = [
-        start_agent("provider.py", "fast-14", env=_settings("env=prod", "1.4.0", tags="fast")),
-        start_agent("provider.py", "plain-21", env=_settings("env=prod", "2.1.0")),
-        start_agent("provider.py", "dev-19", env=_settings("env=dev", "1.9.0")),
-    ]
-    consumers = [
-        start_agent("consumer.py", f"chooser-{n}", env={"TEST_DEPENDENCY": json.dumps(rule)})
-        for n, (rule, _) in enumerate(RULES)
-    ]
-    for agent in [*providers, *consumers]:
-        agent.wait_healthy()
-    for consumer, (rule, chosen) in zip(consumers, RULES, strict=True):
-        async with Client(consumer.endpoint) as client:
-            for _ in range(3):  # always the same one: it is strictly the best
-                result = await client.call_tool("relay", {"text": "x"})
-                assert result.structured_content["served_by"] == chosen, rule
-
-
-def _settings(labels: str, version: str, tags: str = "") -> dict[str, str]:
-    settings = {"MESH_AGENT_LABELS": labels, "MESH_AGENT_VERSION": version}
-    if tags:
-        settings["MESH_AGENT_TAGS"] = tags
-    return settings
-
-
-async def test_dependencies_resolve_in_the_consumers_namespace(
-    start_agent: StartAgent, ns: str
+@pytest.mark.parametrize(("fn", "dependencies"), [(by_order, [DATE]), (one_slot, [])])
+def test_more_slots_than_dependencies_is_an_error_naming_the_parameter(
+    fn: Any, dependencies: list[DependencySpec]
 ) -> None:
-    elsewhere = start_agent("provider.py", "echo-7x", namespace=ns + "-other")
-    consumer = start_agent("consumer.py", "relay-7")
-    elsewhere.wait_healthy()
-    consumer.wait_healthy()
-    async with Client(consumer.endpoint) as client:
-        assert (await client.call_tool("known", {})).data == []
-        result = await client.call_tool("relay", {"text": "x"})
-        assert result.structured_content == {"text": None, "served_by": None}
+    with pytest.raises(TypeError, match=r"parameter '(second|geo)' is a Dependency"):
+        tool_dependencies(fn, dependencies)
+
+
+PROD_WEATHER = DependencySpec(capability="weather.forecast", selector="env=prod", version=">=1.2")
+
+
+def annotated(
+    weather: Annotated[
+        Dependency | None, Requires("weather.forecast", selector="env=prod", version=">=1.2")
+    ],
+    clock: Annotated[Dependency, Requires("date.today")],
+    geo: Dependency | None = None,
+) -> None: ...
+
+
+def twice(
+    prod: Annotated[Dependency | None, Requires("weather.forecast", selector="env=prod")],
+    dev: Annotated[Dependency | None, Requires("weather.forecast", selector="env=dev")],
+) -> None: ...
+
+
+def test_a_parameter_declares_its_own_dependency_with_requires() -> None:
+    found = tool_dependencies(annotated, [GEO])
+    # Required or not comes from the parameter's type; the others match the list as before.
+    assert found.slots == {"weather": PROD_WEATHER, "clock": required(DATE), "geo": GEO}
+    assert found.declared == [GEO, PROD_WEATHER, required(DATE)]
+
+
+def test_requires_alone_needs_no_list_and_keeps_several_on_one_capability_apart() -> None:
+    found = tool_dependencies(twice)
+    assert found.slots == {
+        "prod": DependencySpec(capability="weather.forecast", selector="env=prod"),
+        "dev": DependencySpec(capability="weather.forecast", selector="env=dev"),
+    }
+    assert len(found.declared) == 2
+
+
+def both_ways(weather: Annotated[Dependency | None, Requires("weather.forecast")]) -> None: ...
+
+
+def two_requires(
+    weather: Annotated[Dependency | None, Requires("weather.forecast"), Requires("geo")],
+) -> None: ...
+
+
+def not_a_dependency(city: Annotated[str, Requires("geo")]) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("fn", "dependencies", "message"),
+    [
+        (
+            both_ways,
+            [WEATHER],
+            r"'weather.forecast' is declared both in dependencies=\[\.\.\.\]"
+            r" and by the Requires of parameter 'weather'",
+        ),
+        (two_requires, [], r"parameter 'weather' has more than one Requires"),
+        (not_a_dependency, [], r"parameter 'city' has a Requires, but is not a Dependency"),
+    ],
+)
+def test_an_ambiguous_declaration_is_an_error_at_decoration(
+    fn: Any, dependencies: list[DependencySpec], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        tool_dependencies(fn, dependencies)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"capability": "Not A Name"}, "capability"),
+        ({"capability": "geo", "selector": "env in"}, "selector"),
+        ({"capability": "geo", "version": ">>1"}, "version"),
+        ({"capability": "geo", "tags": ["no spaces"]}, "tags"),
+    ],
+)
+def test_an_invalid_requires_names_the_field(arguments: dict[str, Any], field: str) -> None:
+    capability = arguments.pop("capability")
+    with pytest.raises(ValueError, match=rf"invalid dependency .*: {field}"):
+        Requires(capability, **arguments)
+
+
+def test_requires_shows_what_it_declares() -> None:
+    assert repr(Requires("geo", version="^1")) == "Requires('geo', version='^1')"
+
+
+class Resolutions:
+    """Resolves every dependency to a marker, and records each resolution."""
+
+    def __init__(self) -> None:
+        self.asked: list[DependencySpec] = []
+
+    async def __call__(self, dependency: DependencySpec, loop: asyncio.AbstractEventLoop) -> Any:
+        self.asked.append(dependency)
+        return f"provider of {dependency.capability}"
+
+
+async def test_an_async_tool_receives_its_dependencies_at_each_call() -> None:
+    async def forecast(city: str, weather_forecast: Dependency | None = None) -> str:
+        return f"{city}: {weather_forecast}"
+
+    resolve = Resolutions()
+    tool = tool_function(forecast, {"weather_forecast": WEATHER}, resolve)
+    assert await tool(city="Paris") == "Paris: provider of weather.forecast"
+    assert await tool(city="Oslo") == "Oslo: provider of weather.forecast"
+    assert resolve.asked == [WEATHER, WEATHER]
+
+
+async def test_a_plain_tool_runs_in_a_worker_thread() -> None:
+    main = threading.current_thread()
+
+    def report(city: str, date_today: Dependency) -> tuple[str, bool]:
+        return f"{city} {date_today}", threading.current_thread() is main
+
+    tool = tool_function(report, {"date_today": DATE}, Resolutions())
+    assert await tool(city="Rome") == ("Rome provider of date.today", False)
+
+
+def test_the_tool_signature_hides_the_slots_and_keeps_the_rest() -> None:
+    def report(
+        city: str, weather: Dependency | None = None, days: int = 3, *, unit: str = "C"
+    ) -> dict[str, str]:
+        """Doc of the report."""
+        return {}
+
+    tool = tool_function(report, {"weather": WEATHER}, Resolutions())
+    signature = inspect.signature(tool)
+    assert list(signature.parameters) == ["city", "days", "unit"]
+    # Annotations are real types, not the strings of ``from __future__ import annotations``.
+    assert signature.parameters["days"].annotation is int
+    assert signature.return_annotation == dict[str, str]
+    assert tool.__name__ == "report"
+    assert tool.__doc__ == "Doc of the report."
+
+
+async def test_the_mcp_input_schema_shows_no_dependency() -> None:
+    async def report(city: str, weather: Dependency | None = None, days: int = 3) -> str:
+        return city
+
+    server = FastMCP("schema")
+    server.tool(tool_function(report, {"weather": WEATHER}, Resolutions()))
+    (listed,) = await server.list_tools()
+    assert set(listed.parameters["properties"]) == {"city", "days"}
+    assert listed.parameters["required"] == ["city"]

@@ -13,9 +13,8 @@ import pytest
 from fastmcp import Client
 
 from mesh_registry.model import EventType
-from tests.sdk.conftest import StartAgent
 from tests.sdk.test_failover import PREFER_FAST, Caller, watching
-from tests.support.agent_processes import AgentProcess
+from tests.support.agent_processes import AgentProcess, StartAgent
 from tests.support.processes import RegistryProcess, free_port, running_registry, wait_until
 from tests.support.watching import about
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import signal
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from fastmcp import Client
 
-from mesh_agent import MeshAgent, decorator
+from mesh_agent import MeshAgent
 from mesh_agent.runner import load
-from tests.sdk.conftest import StartAgent
-from tests.support.agent_processes import EXAMPLES, MCP_MESH
+from tests.support.agent_processes import EXAMPLES, MCP_MESH, StartAgent
 from tests.support.processes import Process, RegistryProcess
 
 FILES = {
@@ -51,11 +49,7 @@ FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_default_agent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decorator, "_default", None)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the runner adds the file's folder
-    monkeypatch.setattr(sys, "argv", list(sys.argv))  # … and names the file in argv[0]
+pytestmark = pytest.mark.usefixtures("fresh_default_agent")
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:

@@ -11,9 +11,9 @@ from fastmcp import Client
 from fastmcp.client.auth import BearerAuth
 from mcp.shared.exceptions import MCPError
 
-from tests.security.conftest import bearer, token
 from tests.support.agent_processes import AgentProcess
 from tests.support.processes import RegistryProcess
+from tests.support.tokens import bearer, token
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from fastmcp.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 
 from mesh_registry.auth import Role
-from tests.security.conftest import TOKENS, agent_body, bearer, token
+from tests.support.agents import idle_agent
 from tests.support.processes import RegistryProcess
+from tests.support.tokens import TOKENS, bearer, token
 
 NAMESPACES = ["team-a", "team-b"]
 # None: no token at all; "bogus": a token the registry does not know.
@@ -81,7 +82,7 @@ REST = [
         Role.AGENT,
         201,
         lambda api, ns, n: api.post(
-            f"/api/v1/namespaces/{ns}/agents", json=agent_body(n, ["echo.say"])
+            f"/api/v1/namespaces/{ns}/agents", json=idle_agent(n, ["echo.say"])
         ),
         creates=True,
     ),
@@ -90,7 +91,7 @@ REST = [
         Role.AGENT,
         200,
         lambda api, ns, n: api.put(
-            item(ns, n), json=agent_body(n, ["echo.say"], labels={"v": "2"})
+            item(ns, n), json=idle_agent(n, ["echo.say"], labels={"v": "2"})
         ),
     ),
     Operation(
@@ -110,7 +111,7 @@ def prepare(registry: RegistryProcess, subject: str | None, ns: str, creates: bo
     )
     created = httpx.post(
         registry.url + f"/api/v1/namespaces/{ns}/agents",
-        json=agent_body(name, ["echo.say"]),
+        json=idle_agent(name, ["echo.say"]),
         headers=bearer(writer),
     )
     assert created.status_code == 201, created.text
@@ -155,7 +156,7 @@ MCP = [
     (
         "register_agent",
         Role.AGENT,
-        lambda ns, n: {"agent": agent_body(n, ["echo.say"], namespace=ns)},
+        lambda ns, n: {"agent": idle_agent(n, ["echo.say"], namespace=ns)},
     ),
     ("heartbeat", Role.AGENT, lambda ns, n: {"name": n, "namespace": ns}),
     ("unregister_agent", Role.AGENT, lambda ns, n: {"name": n, "namespace": ns}),

@@ -14,8 +14,9 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.security.conftest import TOKENS, agent_body, bearer, write_tokens
+from tests.support.agents import idle_agent
 from tests.support.processes import RegistryProcess, running_registry, wait_until
+from tests.support.tokens import TOKENS, bearer, write_tokens
 
 A = "/api/v1/namespaces/team-a/agents"
 
@@ -92,7 +93,9 @@ def test_a_yaml_error_in_the_tokens_file_never_prints_a_token(tmp_path: Path) ->
 def guarded(secured: RegistryProcess) -> str:
     name = unique("guarded")
     created = httpx.post(
-        secured.url + A, json=agent_body(name, ["echo.say"]), headers=bearer("agent-a")
+        secured.url + A,
+        json=idle_agent(name, ["echo.say"]),
+        headers=bearer("agent-a"),
     )
     assert created.status_code == 201, created.text
     return name
@@ -127,7 +130,9 @@ def test_a_call_token_dies_with_its_agent(secured: RegistryProcess, guarded: str
     assert review(secured, token, "agent-a").json()["status"]["authenticated"] is True
     assert httpx.delete(f"{secured.url}{A}/{guarded}", headers=bearer("agent-a")).status_code == 200
     again = httpx.post(
-        secured.url + A, json=agent_body(guarded, ["echo.say"]), headers=bearer("agent-a")
+        secured.url + A,
+        json=idle_agent(guarded, ["echo.say"]),
+        headers=bearer("agent-a"),
     )
     assert again.status_code == 201  # the same name, another agent (another uid)
     status = review(secured, token, "agent-a").json()["status"]

@@ -25,7 +25,7 @@ MAX_CONNECTIONS = 20
 
 
 @pytest.fixture(scope="module")
-def registry() -> Iterator[RegistryProcess]:
+def limited() -> Iterator[RegistryProcess]:
     with running_registry(
         "--db",
         ":memory:",
@@ -63,8 +63,8 @@ def send_all(connection: socket.socket, data: bytes) -> None:
         pass
 
 
-def healthy(registry: RegistryProcess) -> None:
-    assert httpx.get(registry.url + "/healthz").status_code == 200
+def healthy(limited: RegistryProcess) -> None:
+    assert httpx.get(limited.url + "/healthz").status_code == 200
 
 
 HEAD = b"GET /healthz HTTP/1.1\r\n"
@@ -85,42 +85,44 @@ REFUSED_HEADS = [
     ids=[row[0] for row in REFUSED_HEADS],
 )
 def test_oversized_and_malformed_heads_get_a_status_and_the_door(
-    registry: RegistryProcess, sent: bytes, status: int, words: str
+    limited: RegistryProcess, sent: bytes, status: int, words: str
 ) -> None:
-    connection = connect(registry.url)
+    connection = connect(limited.url)
     send_all(connection, sent)
     code, body = answer(connection)
     assert (code, body["kind"], body["code"]) == (status, "Status", status)
     assert words in body["message"], body
-    healthy(registry)
+    healthy(limited)
 
 
-def test_a_flood_of_unfinished_headers_holds_no_memory(registry: RegistryProcess) -> None:
+def test_a_flood_of_unfinished_headers_holds_no_memory(limited: RegistryProcess) -> None:
     def rss() -> int:
-        status = Path(f"/proc/{registry.process.pid}/status").read_text()
+        status = Path(f"/proc/{limited.process.pid}/status").read_text()
         return int(status.split("VmRSS:")[1].split()[0])
 
     before = rss()
     for _ in range(4):
-        connection = connect(registry.url)
+        connection = connect(limited.url)
         send_all(connection, b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 25_000_000)
         assert answer(connection)[0] == 431
     assert rss() - before < 20_000  # kB: each connection was cut at 64 KiB
-    healthy(registry)
+    healthy(limited)
 
 
-def test_an_idle_connection_is_closed_at_the_head_deadline(registry: RegistryProcess) -> None:
+def test_an_idle_connection_is_closed_at_the_head_deadline(
+    limited: RegistryProcess,
+) -> None:
     started = time.monotonic()
-    connection = connect(registry.url)  # sends nothing at all
+    connection = connect(limited.url)  # sends nothing at all
     code, body = answer(connection)
     assert (code, body["reason"]) == (408, "Timeout")
     assert HEAD_TIMEOUT <= time.monotonic() - started < HEAD_TIMEOUT + 2
 
 
 def test_a_slow_head_is_closed_at_its_deadline_however_it_trickles(
-    registry: RegistryProcess,
+    limited: RegistryProcess,
 ) -> None:
-    connection = connect(registry.url)
+    connection = connect(limited.url)
     started = time.monotonic()
     connection.sendall(b"GET /healthz HTTP/1.1\r\n")
     while time.monotonic() - started < HEAD_TIMEOUT * 4:
@@ -134,33 +136,37 @@ def test_a_slow_head_is_closed_at_its_deadline_however_it_trickles(
     assert time.monotonic() - started < HEAD_TIMEOUT * 4
 
 
-def test_a_kept_alive_connection_serves_request_after_request(registry: RegistryProcess) -> None:
-    with httpx.Client(base_url=registry.url) as client:
+def test_a_kept_alive_connection_serves_request_after_request(
+    limited: RegistryProcess,
+) -> None:
+    with httpx.Client(base_url=limited.url) as client:
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
             time.sleep(HEAD_TIMEOUT / 2)  # idle in between: the keep-alive timer's business
 
 
-def test_connections_beyond_the_limit_are_refused_and_logged(registry: RegistryProcess) -> None:
+def test_connections_beyond_the_limit_are_refused_and_logged(
+    limited: RegistryProcess,
+) -> None:
     held = []
     try:
         for _ in range(MAX_CONNECTIONS + 5):
-            connection = connect(registry.url)
+            connection = connect(limited.url)
             connection.sendall(b"GET /api/v1/agents?watch=true HTTP/1.1\r\nHost: x\r\n\r\n")
             held.append(connection)  # watches: they stay open
         code, body = answer(held.pop())
         assert (code, body["reason"]) == (503, "ServiceUnavailable")
-        wait_until(lambda: any("connection limit of 20" in line for line in registry.lines))
+        wait_until(lambda: any("connection limit of 20" in line for line in limited.lines))
     finally:
         for connection in held:
             connection.close()
-    wait_until(lambda: httpx.get(registry.url + "/healthz").status_code == 200)
+    wait_until(lambda: httpx.get(limited.url + "/healthz").status_code == 200)
 
 
-def test_an_agent_is_guarded_as_the_registry_is(registry: RegistryProcess) -> None:
+def test_an_agent_is_guarded_as_the_registry_is(limited: RegistryProcess) -> None:
     agent = AgentProcess(
         "provider.py",
-        registry=registry.url,
+        registry=limited.url,
         name="guarded",
         namespace="limits-" + uuid.uuid4().hex[:6],
     )

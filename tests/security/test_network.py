@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.security.certificates import make_pki
-from tests.security.conftest import TOKENS, bearer, token, write_tokens
 from tests.support.agent_processes import MCP_MESH, AgentProcess
 from tests.support.processes import Process, RegistryProcess, running_registry
+from tests.support.tokens import TOKENS, bearer, token, write_tokens
 
 
 def test_tls_end_to_end_with_tokens(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from mesh_registry.client import RegistryClient
 from mesh_registry.errors import Unauthorized
 from mesh_registry.model import EventType
 from mesh_registry.query import AgentQuery
-from tests.security.conftest import TOKENS, agent_body, bearer, token, write_tokens
 from tests.support.agent_processes import MCP_MESH
+from tests.support.agents import idle_agent
 from tests.support.processes import (
     Process,
     RegistryProcess,
@@ -24,6 +24,7 @@ from tests.support.processes import (
     running_registry,
     wait_until,
 )
+from tests.support.tokens import TOKENS, bearer, token, write_tokens
 from tests.support.watching import EventLog, about, initial_events_ended
 
 A = "/api/v1/namespaces/team-a/agents"
@@ -41,14 +42,15 @@ def as_(registry: RegistryProcess, subject: str) -> httpx.Client:
 def test_a_record_belongs_to_its_creator(secured: RegistryProcess) -> None:
     name = unique("owned")
     with as_(secured, "agent-a") as owner, as_(secured, "agent-a2") as other:
-        created = owner.post(A, json=agent_body(name, ["weather.forecast"]))
+        created = owner.post(A, json=idle_agent(name, ["weather.forecast"]))
         assert created.status_code == 201, created.text
         assert created.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a"
 
         # Another agent subject of the same namespace may not touch it, by any verb.
         for response in (
             other.put(
-                f"{A}/{name}", json=agent_body(name, ["weather.forecast"], labels={"x": "y"})
+                f"{A}/{name}",
+                json=idle_agent(name, ["weather.forecast"], labels={"x": "y"}),
             ),
             other.post(f"{A}/{name}/heartbeat"),
             other.delete(f"{A}/{name}"),
@@ -60,7 +62,7 @@ def test_a_record_belongs_to_its_creator(secured: RegistryProcess) -> None:
             )
 
         # Nor can it take the record over by writing the owner annotation itself.
-        stolen = agent_body(
+        stolen = idle_agent(
             name, ["weather.forecast"], annotations={"mcp-mesh.io/owner": "agent-a2"}
         )
         assert other.put(f"{A}/{name}", json=stolen).status_code == 403
@@ -72,7 +74,8 @@ def test_a_record_belongs_to_its_creator(secured: RegistryProcess) -> None:
         assert owner.post(f"{A}/{name}/heartbeat").status_code == 200
     with as_(secured, "admin-a") as admin:
         replaced = admin.put(
-            f"{A}/{name}", json=agent_body(name, ["weather.forecast"], labels={"by": "admin"})
+            f"{A}/{name}",
+            json=idle_agent(name, ["weather.forecast"], labels={"by": "admin"}),
         )
         assert replaced.status_code == 200
         assert replaced.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a"
@@ -84,9 +87,9 @@ def test_the_name_of_a_deleted_record_is_free_for_the_next_creator(
 ) -> None:
     name = unique("reused")
     with as_(secured, "agent-a") as first, as_(secured, "agent-a2") as second:
-        assert first.put(f"{A}/{name}", json=agent_body(name, ["echo.say"])).status_code == 201
+        assert first.put(f"{A}/{name}", json=idle_agent(name, ["echo.say"])).status_code == 201
         assert first.delete(f"{A}/{name}").status_code == 200
-        again = second.put(f"{A}/{name}", json=agent_body(name, ["echo.say"]))
+        again = second.put(f"{A}/{name}", json=idle_agent(name, ["echo.say"]))
         assert again.status_code == 201
         assert again.json()["metadata"]["annotations"]["mcp-mesh.io/owner"] == "agent-a2"
         assert first.delete(f"{A}/{name}").status_code == 403
@@ -95,7 +98,7 @@ def test_the_name_of_a_deleted_record_is_free_for_the_next_creator(
 def test_a_token_claims_only_the_capabilities_it_is_allowed(secured: RegistryProcess) -> None:
     name = unique("claims")
     with as_(secured, "agent-a") as agent:
-        refused = agent.post(A, json=agent_body(name, ["weather.forecast", "payments.charge"]))
+        refused = agent.post(A, json=idle_agent(name, ["weather.forecast", "payments.charge"]))
         assert refused.status_code == 403
         message = refused.json()["message"]
         assert '"payments.charge"' in message
@@ -103,10 +106,11 @@ def test_a_token_claims_only_the_capabilities_it_is_allowed(secured: RegistryPro
         assert (
             agent.get(f"{A}/{name}", headers=bearer("reader-a")).status_code == 404
         )  # nothing written
-        assert agent.post(A, json=agent_body(name, ["weather.forecast"])).status_code == 201
+        assert agent.post(A, json=idle_agent(name, ["weather.forecast"])).status_code == 201
         # A replace may not add one either.
         grown = agent.put(
-            f"{A}/{name}", json=agent_body(name, ["weather.forecast", "payments.charge"])
+            f"{A}/{name}",
+            json=idle_agent(name, ["weather.forecast", "payments.charge"]),
         )
         assert grown.status_code == 403
 
@@ -118,8 +122,8 @@ async def test_a_token_for_one_namespace_sees_nothing_of_another(secured: Regist
         httpx.AsyncClient(base_url=secured.url, headers=bearer("admin-all")) as admin,
         RegistryClient(secured.url, token=token("agent-b")) as client,
     ):
-        assert (await b.post(B, json=agent_body(mine, ["echo.say"]))).status_code == 201
-        assert (await admin.post(A, json=agent_body(theirs, ["echo.say"]))).status_code == 201
+        assert (await b.post(B, json=idle_agent(mine, ["echo.say"]))).status_code == 201
+        assert (await admin.post(A, json=idle_agent(theirs, ["echo.say"]))).status_code == 201
         listed = (await b.get("/api/v1/agents")).json()["items"]
         assert {a["metadata"]["namespace"] for a in listed} == {"team-b"}
         found = await b.get(
@@ -131,8 +135,8 @@ async def test_a_token_for_one_namespace_sees_nothing_of_another(secured: Regist
         log = EventLog(client.watch())  # every namespace it may read
         await log.wait_for(initial_events_ended)
         later_a, later_b = unique("a-later"), unique("b-later")
-        assert (await admin.post(A, json=agent_body(later_a, ["echo.say"]))).status_code == 201
-        assert (await b.post(B, json=agent_body(later_b, ["echo.say"]))).status_code == 201
+        assert (await admin.post(A, json=idle_agent(later_a, ["echo.say"]))).status_code == 201
+        assert (await b.post(B, json=idle_agent(later_b, ["echo.say"]))).status_code == 201
         await log.first(about(later_b, EventType.ADDED))
         namespaces = {e.object.metadata.namespace for e in log.changes()}  # type: ignore[union-attr]
         assert namespaces == {"team-b"}
@@ -172,7 +176,7 @@ async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> 
             assert leaving.events[-1].object.code == 401  # type: ignore[union-attr]
             name = unique("after-reload")
             created = await http.post(
-                A, json=agent_body(name, ["echo.say"]), headers=bearer("admin-a")
+                A, json=idle_agent(name, ["echo.say"]), headers=bearer("admin-a")
             )
             assert created.status_code == 201
             await staying.first(about(name, EventType.ADDED))
@@ -208,9 +212,9 @@ def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path)
         name = unique("audited")
         with as_(registry, "agent-a") as agent, as_(registry, "agent-a2") as other:
             put = f"{A}/{name}-put"
-            assert agent.post(A, json=agent_body(name, ["echo.say"])).status_code == 201
-            assert agent.put(put, json=agent_body(f"{name}-put", ["echo.say"])).status_code == 201
-            relabelled = agent_body(f"{name}-put", ["echo.say"], labels={"v": "2"})
+            assert agent.post(A, json=idle_agent(name, ["echo.say"])).status_code == 201
+            assert agent.put(put, json=idle_agent(f"{name}-put", ["echo.say"])).status_code == 201
+            relabelled = idle_agent(f"{name}-put", ["echo.say"], labels={"v": "2"})
             assert agent.put(put, json=relabelled).status_code == 200
             assert other.delete(f"{A}/{name}").status_code == 403
             assert agent.post(f"{A}/{name}/heartbeat").status_code == 200  # not a write

@@ -14,8 +14,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from tests.sdk.conftest import StartAgent
-from tests.support.agent_processes import AGENTS, MCP_MESH, AgentProcess
+from tests.support.agent_processes import AGENTS, MCP_MESH, AgentProcess, StartAgent
 from tests.support.processes import Process, RegistryProcess, eventually, wait_until
 
 SERVER = [sys.executable, str(AGENTS / "stdio_server.py")]

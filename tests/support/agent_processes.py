@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,7 @@ class AgentProcess(Process):
         record = self.record()
         assert record is not None, f"{self.name} is not registered"
         return str(record["spec"]["endpoint"])
+
+
+# The ``start_agent`` fixture: ``start_agent(script, name, **AgentProcess options)``.
+StartAgent = Callable[..., AgentProcess]

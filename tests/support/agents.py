@@ -11,6 +11,7 @@ def agent_body(
     *,
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
     interval: float = 1.0,
     version: str = "1.0.0",
     tags: list[str] | None = None,
@@ -20,6 +21,8 @@ def agent_body(
     metadata: dict[str, Any] = {"name": name, "labels": labels or {}}
     if namespace is not None:
         metadata["namespace"] = namespace
+    if annotations is not None:
+        metadata["annotations"] = annotations
     return {
         "apiVersion": "mesh/v1",
         "kind": "Agent",
@@ -33,3 +36,8 @@ def agent_body(
             "dependencies": dependencies or [],
         },
     }
+
+
+def idle_agent(name: str, capabilities: list[str], **fields: Any) -> dict[str, Any]:
+    """The body of an agent that never heartbeats, which stays healthy through a test."""
+    return agent_body(name, capabilities, interval=3600.0, **fields)

@@ -1,5 +1,5 @@
 """Clients this project did not write, on Node.js: the official MCP TypeScript SDK, npm's
-EventSource and Redocly's OpenAPI linter (tests/interop/node).
+EventSource and Redocly's OpenAPI linter (tests/api/node).
 
 They are installed with ``npm ci`` into a cache directory (``MESH_TEST_NODE_CACHE``, default
 ``~/.cache/mcp-mesh-tests``), once per version of the lock file. Where Node.js or npm is
@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.processes import ROOT
 
-SOURCES = ROOT / "tests" / "interop" / "node"
+SOURCES = ROOT / "tests" / "api" / "node"
 _MANIFESTS = ("package.json", "package-lock.json")
 
 
@@ -34,7 +34,7 @@ def unavailable(reason: str) -> None:
 
 
 def node_tools() -> Path:
-    """The directory holding the scripts of tests/interop/node and their node_modules."""
+    """The directory holding the scripts of tests/api/node and their node_modules."""
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             unavailable(f"{tool} is not on PATH (install Node.js 20 or newer)")

@@ -143,3 +143,8 @@ def running_registry(*args: str, env: dict[str, str] | None = None) -> Iterator[
         yield registry.wait_ready()
     finally:
         registry.kill()
+
+
+def revision(api: httpx.Client) -> int:
+    """The registry's current revision, as its readiness probe reports it."""
+    return int(api.get("/readyz").json()["revision"])

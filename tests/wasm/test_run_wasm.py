@@ -12,8 +12,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from tests.sdk.conftest import StartAgent
-from tests.support.agent_processes import MCP_MESH
+from tests.support.agent_processes import MCP_MESH, StartAgent
 from tests.support.processes import ROOT, Process, RegistryProcess
 
 MODULES = Path(__file__).parent / "modules"

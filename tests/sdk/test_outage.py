@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastmcp import Client
 
 from tests.support.agent_processes import AGENTS, AgentProcess
@@ -238,8 +237,3 @@ def _relative(figures: dict[str, float], origin: float) -> dict[str, float]:
         "spread_s": round(figures["spread"], 3),
         "peak_in_100ms": figures["peak"],
     }
-
-
-@pytest.fixture
-def ns() -> str:
-    return "outage-" + format(random.getrandbits(32), "08x")

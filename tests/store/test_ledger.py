@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.ledger import Ledger, StreamLog
+from tests.store.ledger import Ledger, StreamLog
 
 
 def ledger(*writes: tuple[str, int, bool], in_flight: tuple[str, ...] = ()) -> Ledger:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from openapi_spec_validator import validate
 
-from tests.interop.mesh import Mesh
+from tests.support.mesh import Mesh
 
 
 def served(mesh: Mesh) -> dict[str, Any]:

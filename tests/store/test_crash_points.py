@@ -20,7 +20,7 @@ import pytest
 from mesh_registry.client import RegistryClient
 from mesh_registry.errors import Unavailable
 from mesh_registry.model import Agent, EventType
-from tests.reliability.ledger import Ledger, StreamLog
+from tests.store.ledger import Ledger, StreamLog
 from tests.support.agents import agent_body
 from tests.support.processes import RegistryProcess, eventually, free_port
 

@@ -37,7 +37,7 @@ HOSTILE = st.text(alphabet=st.sampled_from(CONTROLS + string.ascii_letters + "-.
 
 
 @pytest.fixture(scope="module")
-def registry() -> Iterator[RegistryProcess]:
+def logged() -> Iterator[RegistryProcess]:
     with running_registry("--db", ":memory:", "--access-log") as process:
         yield process
 
@@ -54,12 +54,12 @@ def is_status(response: httpx.Response) -> bool:
     operation=st.sampled_from(["get", "put", "delete", "heartbeat", "token", "list", "watch"]),
 )
 def test_hostile_path_segments_get_a_status_and_store_nothing(
-    registry: RegistryProcess, namespace: str, name: str, operation: str
+    logged: RegistryProcess, namespace: str, name: str, operation: str
 ) -> None:
     ns, item = quote(namespace, safe=""), quote(name, safe="")
-    base = f"{registry.url}/api/v1/namespaces/{ns}/agents"
+    base = f"{logged.url}/api/v1/namespaces/{ns}/agents"
     with httpx.Client(timeout=10) as client:
-        before = client.get(registry.url + "/readyz").json()["revision"]
+        before = client.get(logged.url + "/readyz").json()["revision"]
         if operation == "put":
             response = client.put(f"{base}/{item}", json=agent_body("x", ["x.y"]))
         elif operation in ("heartbeat", "token"):
@@ -80,7 +80,7 @@ def test_hostile_path_segments_get_a_status_and_store_nothing(
         if response.status_code in (200, 201) and operation == "put":
             client.delete(f"{base}/{item}")  # a valid pair: clean up
         else:
-            assert client.get(registry.url + "/readyz").json()["revision"] == before
+            assert client.get(logged.url + "/readyz").json()["revision"] == before
 
 
 FIELDS = [
@@ -118,11 +118,11 @@ def with_value(where: tuple[str, str], value: str) -> dict[str, Any]:
 @LIVE
 @given(where=st.sampled_from(FIELDS), value=HOSTILE)
 def test_hostile_strings_in_every_field_are_refused_or_stored_intact(
-    registry: RegistryProcess, where: tuple[str, str], value: str
+    logged: RegistryProcess, where: tuple[str, str], value: str
 ) -> None:
     body = with_value(where, value)
     namespace = body["metadata"].get("namespace", "fuzz")
-    item = f"{registry.url}/api/v1/namespaces/{quote(namespace, safe='')}/agents/"
+    item = f"{logged.url}/api/v1/namespaces/{quote(namespace, safe='')}/agents/"
     item += quote(body["metadata"]["name"], safe="")
     with httpx.Client(timeout=10) as client:
         response = client.put(item, json=body)
@@ -139,11 +139,13 @@ def test_hostile_strings_in_every_field_are_refused_or_stored_intact(
         assert stored["spec"]["capabilities"][0]["description"] == value
 
 
-def test_every_line_the_registry_logged_is_one_clean_line(registry: RegistryProcess) -> None:
+def test_every_line_the_registry_logged_is_one_clean_line(
+    logged: RegistryProcess,
+) -> None:
     # Runs after the hostile requests above (module order): their access log lines and
     # warnings carried every control character there is.
-    assert len(registry.lines) > 50
-    for line in registry.lines:
+    assert len(logged.lines) > 50
+    for line in logged.lines:
         assert not any(char in line for char in CONTROLS), repr(line)
 
 

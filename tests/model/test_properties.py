@@ -1,9 +1,9 @@
 """Properties of the pure parts, on generated input (hypothesis).
 
-Selectors and version ranges have their own in tests/unit (parse or fail cleanly, canonical
-forms round-trip, precedence agrees with semver). Here: agent records (anything either parses
-or fails with field errors; what parses round-trips and satisfies the published JSON Schema)
-and resume ids (anything is a revision or a clean 400).
+Selectors and version ranges have their own in test_selector.py and test_versions.py (parse
+or fail cleanly, canonical forms round-trip, precedence agrees with semver). Here: agent
+records (anything either parses or fails with field errors; what parses round-trips and
+satisfies the published JSON Schema) and resume ids (anything is a revision or a clean 400).
 """
 
 from __future__ import annotations

@@ -21,11 +21,6 @@ async def record_of(agent: MeshAgent, **settings: Any) -> Agent:
     return await agent.record(resolved, ENDPOINT)
 
 
-@pytest.fixture
-def fresh_default_agent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decorator, "_default", None)
-
-
 async def test_the_record_carries_every_capability_with_its_schemas() -> None:
     agent = MeshAgent("weather", namespace="prod", labels={"region": "eu"}, health_interval=2)
 

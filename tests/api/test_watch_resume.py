@@ -14,9 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import revision
 from tests.support.agents import agent_body
-from tests.support.processes import RegistryProcess
+from tests.support.processes import RegistryProcess, revision
 
 NAMES = ["a", "b", "c", "d", "e", "f"]
 

@@ -7,9 +7,6 @@ body schema). Bounded (``EXAMPLES`` per operation) so that it runs in CI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 import schemathesis
@@ -22,7 +19,7 @@ from schemathesis.checks import (
 )
 
 from mesh_registry.server.openapi import document
-from tests.support.processes import running_registry
+from tests.support.processes import RegistryProcess
 
 EXAMPLES = 20
 CHECKS = [
@@ -40,10 +37,8 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 @pytest.fixture(scope="module")
-def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = Path(tmp_path_factory.mktemp("fuzz")) / "mesh.db"
-    with running_registry("--db", str(database)) as registry:
-        yield registry.url
+def registry_url(registry: RegistryProcess) -> str:
+    return registry.url
 
 
 def test_the_registry_serves_this_document(registry_url: str) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.interop.mesh import Mesh
 from tests.support.agents import agent_body
+from tests.support.mesh import Mesh
 from tests.support.node import json_lines, run_node
 from tests.support.processes import running_registry, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh_registry import __version__
-from tests.interop.mesh import Mesh, plan
+from tests.support.mesh import Mesh, plan
 from tests.support.node import run_node
 
 

@@ -6,21 +6,13 @@ move at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.conftest import revision
 from tests.support.agents import agent_body
-from tests.support.processes import RegistryProcess, running_registry
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[RegistryProcess]:
-    with running_registry("--db", ":memory:") as process:
-        yield process
+from tests.support.processes import revision
 
 
 def collection(ns: str) -> str:

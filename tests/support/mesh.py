@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.support.agent_processes import AgentProcess
-from tests.support.processes import RegistryProcess
+from tests.support.processes import RegistryProcess, running_registry
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,30 @@ def plan(mesh: Mesh, suffix: str) -> list[tuple[str, dict[str, Any]]]:
         ("unregister_agent", {"name": f"flat-{suffix}", "namespace": ns}),
         ("unregister_agent", {"name": f"object-{suffix}", "namespace": ns}),
     ]
+
+
+@contextmanager
+def running_mesh(database: Path) -> Iterator[Mesh]:
+    """A registry process with two agents on ephemeral ports."""
+    namespace = "interop-" + uuid.uuid4().hex[:8]
+    with running_registry("--db", str(database)) as registry:
+        agents = [
+            AgentProcess(
+                "provider.py",
+                registry=registry.url,
+                name=f"echo-{index}",
+                namespace=namespace,
+                interval=1.0,
+                env={"MESH_AGENT_LABELS": f"team=interop,replica=r{index}"},
+            )
+            for index in range(2)
+        ]
+        try:
+            for agent in agents:
+                record = agent.wait_healthy()
+                # Ephemeral ports: five digits, which the published schemas once refused.
+                assert int(record["spec"]["endpoint"].rsplit(":", 1)[1].split("/")[0]) > 9999
+            yield Mesh(registry, namespace, agents)
+        finally:
+            for agent in agents:
+                agent.stop()

@@ -18,7 +18,7 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from mesh_registry import __version__
-from tests.interop.mesh import Mesh, plan
+from tests.support.mesh import Mesh, plan
 
 CallTool = Callable[[str, dict[str, Any]], Awaitable[Any]]
 READ_ONLY = {"discover_services", "list_agents", "get_agent_status"}
