@@ -125,12 +125,33 @@ def scale(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def replicas(r: dict[str, Any]) -> list[Row]:
+    one, two, failover = r["postgres_1"], r["postgres_2"], r["failover"]
+    across = r["watch_lag_across"]
+    return [
+        (
+            "heartbeats on PostgreSQL, 1 / 2 replicas",
+            f"{one['heartbeat_ratio']:.2f}x / {two['heartbeat_ratio']:.2f}x SQLite",
+        ),
+        (
+            "watch lag, write on one replica, watch on another",
+            f"p50 {across['p50_ms']:.1f} ms, p99 {across['p99_ms']:.1f} ms",
+        ),
+        (
+            "leader kill -9 -> takeover / first decision",
+            f"p50 {failover['takeover_s']['p50']:.2f} s"
+            f" / {failover['first_decision_s']['p50']:.2f} s",
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "registry_core": registry_core,
     "registry_http": registry_http,
     "agent_calls": agent_calls,
     "wasm": wasm,
     "scale": scale,
+    "replicas": replicas,
 }
 
 

@@ -90,12 +90,12 @@ async def heartbeats_per_second(registry: Registry, count: int, seconds: float) 
     }
 
 
-def discovery_latency(registry: Registry, queries: int) -> dict[str, Any]:
+async def discovery_latency(registry: Registry, queries: int) -> dict[str, Any]:
     samples = []
     found = 0
     for _ in range(queries):
         started = time.perf_counter()
-        result = registry.discover(
+        result = await registry.discover(
             AgentQuery(capabilities=(QUERY["capability"],), selector=QUERY["selector"])
         )
         samples.append(time.perf_counter() - started)
@@ -144,7 +144,10 @@ async def main(quick: bool) -> dict[str, Any]:
             seconds = 1.0 if quick else 3.0
             results["heartbeats"] = await heartbeats_per_second(registry, small, seconds)
             queries = 300 if quick else 2000
-            results["discovery_small"] = {"agents": small, **discovery_latency(registry, queries)}
+            results["discovery_small"] = {
+                "agents": small,
+                **(await discovery_latency(registry, queries)),
+            }
         gc.collect()
         config = RegistryConfig(database=str(path / "large.db"), synchronous="normal")
         async with Registry(config) as registry:
@@ -152,7 +155,10 @@ async def main(quick: bool) -> dict[str, Any]:
             await populate(registry, large)
             results["populate_large_seconds"] = time.perf_counter() - started
             queries = 200 if quick else 1000
-            results["discovery_large"] = {"agents": large, **discovery_latency(registry, queries)}
+            results["discovery_large"] = {
+                "agents": large,
+                **(await discovery_latency(registry, queries)),
+            }
     return results
 
 

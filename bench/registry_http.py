@@ -147,8 +147,11 @@ def watched(n: int) -> dict[str, Any]:
     }
 
 
-async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
-    """Acknowledged write → event received, over ``watchers`` SSE streams."""
+async def watch_lag(
+    url: str, watchers: int, writes: int, write_url: str | None = None
+) -> dict[str, Any]:
+    """Acknowledged write → event received, over ``watchers`` SSE streams on ``url``; the
+    writes go to ``write_url`` (another replica), or to ``url``."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(BENCH / "sse_watchers.py"),
@@ -162,7 +165,7 @@ async def watch_lag(url: str, watchers: int, writes: int) -> dict[str, Any]:
     assert process.stdout is not None
     assert (await process.stdout.readline()).strip() == b"READY"
     acknowledged: dict[int, float] = {}
-    async with httpx.AsyncClient(base_url=url) as api:
+    async with httpx.AsyncClient(base_url=write_url or url) as api:
         target = "/api/v1/namespaces/default/agents/watched"
         for n in range(writes):
             response = await api.put(target, json=watched(n))

@@ -45,6 +45,7 @@ from mesh_registry.model import (
 )
 from mesh_registry.query import AgentQuery
 from mesh_registry.service import Registration, Registry
+from mesh_registry.watch import WatchStream
 
 OWNER_ANNOTATION = "mcp-mesh.io/owner"
 audit = logging.getLogger("mesh_registry.audit")
@@ -68,7 +69,8 @@ class Access:
         self.registry = registry
         self._limits = limits or AccessLimits()
         self._still_valid = still_valid
-        self._call_tokens = call_tokens or CallTokens()
+        # Signed with the store's shared key: any replica accepts any replica's tokens.
+        self._call_tokens = call_tokens or CallTokens(key=registry.call_token_key or None)
         self._watches: dict[str, int] = {}
 
     # -- writes ----------------------------------------------------------------------------
@@ -124,37 +126,37 @@ class Access:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def get(self, principal: Principal, namespace: str, name: str) -> Agent:
+    async def get(self, principal: Principal, namespace: str, name: str) -> Agent:
         self._require(principal, Role.READER, namespace)
-        return self.registry.get(namespace, name)
+        return await self.registry.get(namespace, name)
 
     async def list_agents(self, principal: Principal, query: AgentQuery) -> AgentList:
         scope = self._scope(principal, query.namespace)
         return await self.registry.list_agents(query, scope=scope)
 
-    def discover(self, principal: Principal, query: AgentQuery) -> list[Agent]:
+    async def discover(self, principal: Principal, query: AgentQuery) -> list[Agent]:
         scope = self._scope(principal, query.namespace)
-        return self.registry.discover(query, scope=scope)
+        return await self.registry.discover(query, scope=scope)
 
-    def watch(
+    async def watch(
         self, principal: Principal, query: AgentQuery, since: str | int | None = None
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> WatchStream:
         scope = self._scope(principal, query.namespace)
         self._open_watch(principal)
         try:
-            events = self.registry.watch(query, since=since, scope=scope)
+            events = await self.registry.watch(query, since=since, scope=scope)
         except MeshError:
             self._close_watch(principal)
             raise
-        return self._guarded(principal, events)
+        return events.through(lambda inner: self._guarded(principal, inner))
 
     # -- calls between agents --------------------------------------------------------------
 
-    def call_token(self, principal: Principal, namespace: str, name: str) -> CallToken:
+    async def call_token(self, principal: Principal, namespace: str, name: str) -> CallToken:
         """A token to call agent ``namespace/name`` with: for whoever may discover it."""
         self._require(principal, Role.READER, namespace)
         key = ObjectKey(namespace, name)
-        agent = self.registry.find(key)
+        agent = await self._find(key)
         if agent is None:
             raise not_found(key)
         audience = str(key)
@@ -166,7 +168,7 @@ class Access:
             expiration_timestamp=datetime.fromtimestamp(expires, UTC),
         )
 
-    def review(self, principal: Principal, token: str) -> TokenReview:
+    async def review(self, principal: Principal, token: str) -> TokenReview:
         """Whether ``token`` is a valid call token, and whose. Only the agent it was issued for
         (its owner, or an admin of its namespace) may ask: the answer names the caller."""
         spec = TokenReviewSpec(token=token)
@@ -179,7 +181,7 @@ class Access:
         # Only an agent of the namespace may learn anything of the token (not even whom the
         # agent it names belongs to).
         self._require(principal, Role.AGENT, namespace)
-        agent = self.registry.find(ObjectKey(namespace, name))
+        agent = await self._find(ObjectKey(namespace, name))
         if agent is None or agent.metadata.uid != claims.uid:
             return _reviewed(
                 spec, error=f'the agent the token was issued for, "{claims.audience}", is gone'
@@ -192,6 +194,15 @@ class Access:
             expiration_timestamp=datetime.fromtimestamp(claims.expires, UTC),
         )
         return TokenReview(spec=spec, status=status)
+
+    async def _find(self, key: ObjectKey) -> Agent | None:
+        """The record, from the cache; caught up first if it is not there (registered through
+        another replica a moment ago, say)."""
+        agent = self.registry.find(key)
+        if agent is None:
+            await self.registry.fresh()
+            agent = self.registry.find(key)
+        return agent
 
     # -- checks ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import base64
 import binascii
 import bisect
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -53,6 +54,7 @@ class ContinueFromTheFuture(ValueError):
     by an older copy, say): the list must start again."""
 
 
+log = logging.getLogger(__name__)
 Listener = Callable[[ObjectChange], None]
 _K = TypeVar("_K")
 
@@ -84,6 +86,18 @@ class WatchCache:
         self._sorted_keys = None
         self._revision = snapshot.revision
         return unreadable
+
+    def reset(self, snapshot: Snapshot) -> tuple[list[ObjectKey], list[Agent]]:
+        """Replace everything with ``snapshot`` (the store could not tell the changes since the
+        last revision); return the keys gone and the objects now. Records that cannot be
+        decoded are left out, as at start."""
+        before = set(self._objects)
+        self._objects.clear()
+        self._by_capability.clear()
+        self._by_label.clear()
+        for bad in self.load(snapshot):
+            log.error("record %s cannot be read (%s): not served", bad.record.key, bad.reason)
+        return sorted(before - set(self._objects)), list(self._objects.values())
 
     def skip_to(self, revision: int) -> None:
         """The store moved on to ``revision`` without a change to report (it set unreadable

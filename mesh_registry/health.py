@@ -20,6 +20,14 @@ An agent's lease records when it last sent a heartbeat. With its heartbeat inter
 The monitor decides; it does not write. Each transition is queued on its lease; the owner takes
 them in order (:meth:`HealthMonitor.pending`, :meth:`HealthMonitor.written`) and writes each as
 one record change, so one watch event, per transition.
+
+Only the leader decides deadlines (``leadership.py``): a monitor fires none until it is told to
+lead, and stops when told to follow. A follower's leases take their phases from the records
+the leader writes (:meth:`HealthMonitor.observe`); a heartbeat that ends an unhealthy spell is
+written by whichever replica received it, leader or not. Heartbeats other replicas received
+reach every monitor as :meth:`HealthMonitor.heartbeat_elsewhere`; a deadline transition carries
+the heartbeat time it counted from (``basis``), so that the write can be refused if the
+database knows a later one (:meth:`HealthMonitor.adopt` then puts the record's view back).
 """
 
 from __future__ import annotations
@@ -63,10 +71,13 @@ class HealthPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A phase change to persist: to ``phase`` at ``at`` (``phase`` ``None``: deletion)."""
+    """A phase change to persist: to ``phase`` at ``at`` (``phase`` ``None``: deletion).
+    ``basis``: for a deadline, the heartbeat time (or registration) it counted from; ``None``
+    for a heartbeat's revival."""
 
     phase: Phase | None
     at: float
+    basis: float | None = None
 
 
 @dataclass(slots=True)
@@ -135,36 +146,62 @@ class HealthMonitor:
         self._grace_start: float | None = None
         self._started = False
         self._stopped = False
+        self._leading = False
         self.self_preservation = False
         self.heartbeats = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, agents: Iterable[Agent], heartbeats: Mapping[ObjectKey, float]) -> None:
-        """Take over the agents found at start-up, with their checkpointed heartbeat times."""
-        if self._policy.startup_grace:
-            self._grace_start = self._clock.now()
+        """Take over the agents found at start-up, with their checkpointed heartbeat times.
+        No deadline fires before :meth:`lead`."""
         for agent in agents:
             self._track(agent, heartbeats.get(agent.key))
         self._started = True
         self._update_self_preservation()
 
+    def lead(self) -> None:
+        """Decide deadlines from now on. With startup grace, none falls before every agent
+        has had one full unhealthy window to heartbeat (to this replica or another): the
+        registry was away, or another one led, not the agents."""
+        self._leading = True
+        if self._policy.startup_grace:
+            self._grace_start = self._clock.now()
+        for lease in self._leases.values():
+            lease.scheduled = None
+            self._schedule(lease)
+
+    def follow(self, record_of: Callable[[ObjectKey], Agent | None]) -> None:
+        """Stop deciding deadlines (another replica leads): every lease takes the phase of
+        its record, ``record_of(key)``, and transitions not written yet are dropped."""
+        self._leading = False
+        self._disarm()
+        self._deadlines.clear()
+        for key, lease in list(self._leases.items()):
+            lease.scheduled = None
+            record = record_of(key)
+            if record is not None and (lease.unwritten or lease.held or lease.expired):
+                self.adopt(key, record)
+
     def stop(self) -> None:
         self._stopped = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
 
     # -- inputs ----------------------------------------------------------------------------
 
     def observe(self, key: ObjectKey, agent: Agent | None) -> None:
-        """An object was created, changed (``agent``) or deleted (``None``)."""
+        """An object was created, changed (``agent``) or deleted (``None``). A record whose
+        phase another replica wrote (the leader's deadline, a revival) is taken as it is,
+        unless a transition of this monitor's own is on its way."""
         if agent is None:
             self._forget(key)
             return
         lease = self._leases.get(key)
         if lease is None:
             self._track(agent, None)
+            return
+        if not lease.unwritten and not lease.expired and agent.status.phase is not lease.phase:
+            self.adopt(key, agent)
         elif lease.interval != agent.spec.health_interval:
             lease.interval = agent.spec.health_interval
             self._schedule(lease)
@@ -194,6 +231,37 @@ class HealthMonitor:
             # The timer entry is early now; when it fires, it finds the later deadline.
             lease.last_heartbeat = now
         return lease.phase
+
+    def heartbeat_elsewhere(self, key: ObjectKey, at: float) -> None:
+        """Another replica received a heartbeat at ``at``: a later deadline, and nothing else
+        (that replica writes the revival, if there is one to write)."""
+        lease = self._leases.get(key)
+        if lease is not None and (lease.last_heartbeat is None or at > lease.last_heartbeat):
+            lease.last_heartbeat = at
+
+    def adopt(self, key: ObjectKey, record: Agent, heartbeat: float | None = None) -> None:
+        """Take the phase ``record`` holds, dropping the transitions not written yet (they
+        were refused: another leader, or a heartbeat the decision did not know, at
+        ``heartbeat``)."""
+        lease = self._leases.get(key)
+        if lease is None:
+            return
+        self._leave(lease)
+        lease.unwritten.clear()
+        lease.expired = False
+        if lease.held:
+            lease.held = False
+            self._held.discard(key)
+        status = record.status
+        lease.phase = status.phase
+        lease.phase_since = _timestamp(status.phase_since, lease.phase_since)
+        for seen in (heartbeat, _optional_timestamp(status.last_heartbeat_time)):
+            if seen is not None and (lease.last_heartbeat is None or seen > lease.last_heartbeat):
+                lease.last_heartbeat = seen
+        self._enter(lease)
+        lease.scheduled = None
+        self._schedule(lease)
+        self._update_self_preservation()
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -261,12 +329,12 @@ class HealthMonitor:
         self._unsaved.discard(key)
         self._update_self_preservation()
 
-    def _set_phase(self, lease: Lease, phase: Phase, at: float) -> None:
+    def _set_phase(self, lease: Lease, phase: Phase, at: float, basis: float | None = None) -> None:
         self._leave(lease)
         lease.phase = phase
         lease.phase_since = at
         self._enter(lease)
-        lease.unwritten.append(Transition(phase, at))
+        lease.unwritten.append(Transition(phase, at, basis))
         self._update_self_preservation()
 
     def _enter(self, lease: Lease) -> None:
@@ -279,7 +347,10 @@ class HealthMonitor:
         self._overdue -= _is_overdue(lease)
 
     def _schedule(self, lease: Lease) -> None:
-        """Make sure a timer entry exists no later than the lease's next deadline."""
+        """Make sure a timer entry exists no later than the lease's next deadline (while
+        leading: a follower fires none)."""
+        if not self._leading:
+            return
         step = next_transition(lease, self._policy, self._grace_start)
         if step is not None and (lease.scheduled is None or step[0] < lease.scheduled):
             self._push(lease, step[0])
@@ -290,11 +361,14 @@ class HealthMonitor:
         if self._timer_at is None or at < self._timer_at:
             self._arm()
 
-    def _arm(self) -> None:
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer, self._timer_at = None, None
-        if self._deadlines and not self._stopped:
+        self._timer, self._timer_at = None, None
+
+    def _arm(self) -> None:
+        self._disarm()
+        if self._deadlines and not self._stopped and self._leading:
             self._timer_at = self._deadlines[0][0]
             self._timer = self._clock.call_at(self._timer_at, self._on_timer)
 
@@ -327,11 +401,12 @@ class HealthMonitor:
                 self._held.add(lease.key)
                 break
             changed = True
+            basis = lease.reference
             if target is None:
                 lease.expired = True
-                lease.unwritten.append(Transition(None, now if late else at))
+                lease.unwritten.append(Transition(None, now if late else at, basis))
                 break
-            self._set_phase(lease, target, now if late else at)
+            self._set_phase(lease, target, now if late else at, basis)
         if changed:
             self._on_change(lease.key)
 
@@ -371,3 +446,7 @@ def _is_overdue(lease: Lease) -> bool:
 
 def _timestamp(value: datetime | None, default: float) -> float:
     return value.timestamp() if value is not None else default
+
+
+def _optional_timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None

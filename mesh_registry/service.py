@@ -9,6 +9,11 @@ fed by the store's commits), the hub (fans changes out to watchers) and the heal
 with compare-and-swap on the revision the cache holds, retried when another write got there
 first (Kubernetes' GuaranteedUpdate); a :class:`WriteGuard` checks each attempt.
 
+Several registry processes may share one store (replicas on PostgreSQL). Each serves every
+request from its own cache; a read that must see every acknowledged write first catches the
+cache up with the store (:meth:`Registry.fresh`, nothing to do for SQLite). One of them, the
+leader, decides health deadlines (``leadership.py``).
+
 What the service reads from clients is checked in ``incoming.py``; what a write makes of a
 record is decided in ``records.py``.
 """
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,7 +55,6 @@ from mesh_registry.model import (
     ListMeta,
     ObjectKey,
     Phase,
-    WatchEvent,
 )
 from mesh_registry.query import MAX_LIST_LIMIT, AgentQuery
 from mesh_registry.records import (
@@ -68,13 +71,15 @@ from mesh_registry.store import (
     KeyExists,
     KeyNotFound,
     RevisionMismatch,
-    SQLiteStore,
+    Snapshot,
     Store,
     StoreStats,
     StoreUnavailable,
     Unreadable,
+    open_store,
+    redacted,
 )
-from mesh_registry.watch import Hub, check_resumable, stream
+from mesh_registry.watch import Hub, WatchStream, check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +129,10 @@ class RegistryStats:
     self_preservation: bool
     store: StoreStats
     events_delivered: int  # watch events queued for watchers
-    watchers_dropped: int  # watchers ended for falling behind
+    watchers_dropped: int  # watchers ended for falling behind, or for taking no data
     damaged: str | None  # why the store's data cannot be trusted, if it cannot
+    unavailable: str | None  # why the store cannot be reached now, if it cannot
+    leading: bool  # whether this process decides health deadlines
 
 
 class Registry:
@@ -140,14 +147,17 @@ class Registry:
     ) -> None:
         self.config = config or RegistryConfig()
         self._clock = clock or SystemClock()
-        self._store: Store = store or SQLiteStore(
+        self._store: Store = store or open_store(
             self.config.database,
             synchronous=self.config.synchronous,
             retention=self.config.retention,
             max_batch=self.config.max_batch,
+            pool_size=self.config.pool_size,
             clock=self._clock,
         )
+        self._leadership = self._store.leader_election(self.config.leader_lease)
         self._cache = WatchCache(self._store)
+        self._store.set_reset_listener(self._reset)
         self._hub = Hub()
         self._health = HealthMonitor(self._clock, self.config.health, self._health_changed)
         self._status = StatusWriter(self._store, self._cache, self._health)
@@ -158,6 +168,7 @@ class Registry:
         self._stopping = False
         self._background: asyncio.Task[None] | None = None
         self.quarantined = 0  # records set aside at start: they could not be read
+        self.call_token_key = b""  # shared by every process of the store, from start
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,10 +185,13 @@ class Registry:
         try:
             with collector_paused():
                 unreadable = self._cache.load(snapshot)
-            await self._quarantine(unreadable)
-            with collector_paused():
+                # In the same step: with replicas, changes may arrive from the next await on.
                 self._health.start(self._cache.objects(), snapshot.leases)
+            await self._quarantine(unreadable)
+            self.call_token_key = await self._store.secret("call-token-key")
+            await self._leadership.start(self._leadership_changed)
         except BaseException as error:
+            await self._leadership.stop()
             await self._store.close()
             if isinstance(error, StoreUnavailable):
                 raise Unavailable(str(error)) from error
@@ -188,7 +202,7 @@ class Registry:
             "registry started: %d agents, revision %d, database %s",
             len(self._cache),
             self._cache.revision,
-            self.config.database,
+            redacted(self.config.database),
         )
 
     async def _quarantine(self, unreadable: list[Unreadable]) -> None:
@@ -215,6 +229,7 @@ class Registry:
             return
         self._status.running = self._ready = False
         self._hub.close_all()
+        await self._leadership.stop()  # handed over at once, not after a lease
         self._health.stop()
         if self._background is not None:
             self._background.cancel()
@@ -234,9 +249,15 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        """Open, loaded and serving (false from the start of a shutdown, and once the store
-        reports its data damaged)."""
-        return self._ready and not self._stopping and self._store.damaged is None
+        """Open, loaded and serving (false from the start of a shutdown, once the store
+        reports its data damaged, and while its database cannot be reached)."""
+        store = self._store
+        return (
+            self._ready
+            and not self._stopping
+            and store.damaged is None
+            and store.unavailable is None
+        )
 
     def begin_shutdown(self) -> None:
         """Stop taking watches and end the open ones; requests in flight still complete.
@@ -268,7 +289,17 @@ class Registry:
             events_delivered=self._hub.delivered,
             watchers_dropped=self._hub.dropped,
             damaged=self._store.damaged,
+            unavailable=self._store.unavailable,
+            leading=self._leadership.term is not None,
         )
+
+    async def fresh(self) -> None:
+        """Catch up with every change committed anywhere (by other replicas too) until now:
+        a read after it sees every write acknowledged before it."""
+        try:
+            await self._store.sync()
+        except StoreUnavailable as error:
+            raise Unavailable(str(error)) from error
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -324,7 +355,8 @@ class Registry:
                     new = created(prepared, timestamp(self._clock.now()))
                     return Registration(await self._create(new), True)
                 except KeyExists:
-                    continue  # created meanwhile: replace it on the next attempt
+                    await self.fresh()  # created meanwhile: replace it on the next attempt
+                    continue
             check_preconditions(current, expected, asked.metadata.uid)
             replacement = replaced(current, prepared)
             if replacement is None:
@@ -337,6 +369,7 @@ class Registry:
             except KeyNotFound:
                 if expected is not None:
                     raise NotFound.agent(key) from None
+            await self.fresh()  # another write got there first: see it, then try again
 
     async def unregister(
         self,
@@ -353,6 +386,7 @@ class Registry:
         guard = guard or OPEN
         key = ObjectKey(namespace, name)
         resource_version = precondition_revision(resource_version, "preconditions.resourceVersion")
+        await self.fresh()
         while True:
             current = self._require(key)
             guard.check(current)
@@ -362,6 +396,7 @@ class Registry:
             except RevisionMismatch:
                 if resource_version is not None:
                     raise Conflict.agent(key, STALE) from None
+                await self.fresh()
                 continue
             except KeyNotFound:
                 raise NotFound.agent(key) from None
@@ -377,6 +412,9 @@ class Registry:
         """
         key = ObjectKey(namespace, name)
         current = self._cache.get(key)
+        if current is None and self._store.replicated:
+            await self.fresh()  # registered through another replica a moment ago?
+            current = self._cache.get(key)
         phase = self._health.heartbeat(key) if current is not None else None
         if current is None or phase is None:
             raise not_found(key)
@@ -389,7 +427,8 @@ class Registry:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def get(self, namespace: str, name: str) -> Agent:
+    async def get(self, namespace: str, name: str) -> Agent:
+        await self.fresh()
         return self._live(self._require(ObjectKey(namespace, name)))
 
     def find(self, key: ObjectKey) -> Agent | None:
@@ -405,6 +444,7 @@ class Registry:
         see (``None``: all)."""
         query = query or AgentQuery()
         compiled = query.compile(Match.ANY, scope=scope, max_limit=MAX_LIST_LIMIT)
+        await self.fresh()
         try:
             page = await self._cache.page(compiled, query.limit, query.continue_token)
         except InvalidContinueToken as error:
@@ -422,21 +462,24 @@ class Registry:
             items=[self._live(agent) for agent in page.items],
         )
 
-    def discover(self, query: AgentQuery, *, scope: frozenset[str] | None = None) -> list[Agent]:
+    async def discover(
+        self, query: AgentQuery, *, scope: frozenset[str] | None = None
+    ) -> list[Agent]:
         """Agents providing **all** of the query's capabilities, best first (docs/design.md,
         "Discovery"): tag score, then highest version, then name. Only healthy agents unless
         the query names phases."""
         compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
+        await self.fresh()
         ranked = compiled.rank(self._cache.candidates(compiled))  # rank() filters too
         return [self._live(agent) for agent in ranked[: query.limit]]
 
-    def watch(
+    async def watch(
         self,
         query: AgentQuery | None = None,
         *,
         since: str | int | None = None,
         scope: frozenset[str] | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> WatchStream:
         """A stream of changes to matching agents (docs/design.md, "Watches").
 
         Without ``since`` (or with "0"), the current matching agents as ADDED, then a BOOKMARK;
@@ -448,11 +491,13 @@ class Registry:
         resume = parse_revision(since)
         if not self.ready:
             raise Unavailable("the registry is not serving watches (starting or stopping)")
+        # Resumed on another replica than the last stream's: from the revision it reached.
+        await self.fresh()
         if resume is not None:
             # Refused before the stream starts, so that the client sees an HTTP 410 (on which
             # browsers' EventSource stops) rather than an ERROR event it reconnects after.
             check_resumable(resume, self._cache.revision, self._store.compacted_revision)
-        return stream(
+        return WatchStream(
             self._cache,
             self._hub,
             compiled,
@@ -470,6 +515,24 @@ class Registry:
         await self._maintenance.checkpoint()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _leadership_changed(self, term: int | None) -> None:
+        if term is None:
+            self._status.fence_term = None
+            self._health.follow(self._cache.get)
+            return
+        self._status.fence_term = term if self._leadership.fencing else None
+        self._health.lead()
+
+    def _reset(self, snapshot: Snapshot) -> None:
+        """The store skipped changes it could no longer read: take its whole state. Every
+        watcher ends (it lists again: its revision has left the history)."""
+        removed, current = self._cache.reset(snapshot)
+        self._hub.close_all()
+        for key in removed:
+            self._health.observe(key, None)
+        for agent in current:
+            self._health.observe(agent.key, agent)
 
     def _observe(self, change: ObjectChange) -> None:
         deleted = change.type is EventType.DELETED

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from mesh_registry.cache import ObjectChange, WatchCache
 from mesh_registry.codec import with_revision
@@ -72,6 +72,7 @@ class Subscription:
         self._events: deque[WatchEvent] = deque()
         self._ready = asyncio.Event()
         self._ended: MeshError | WatchClosed | None = None
+        self._dropped = False
 
     def offer(self, change: ObjectChange) -> None:
         """Queue what this watcher sees of ``change``; end the watcher if its queue is full."""
@@ -81,7 +82,7 @@ class Subscription:
         if event is None:
             return
         if len(self._events) >= self._limit:
-            self._hub.dropped += 1
+            self._count_dropped()
             self.end(Gone(f"watch fell behind by more than {self._limit} events; list again"))
             return
         self._events.append(event)
@@ -106,6 +107,15 @@ class Subscription:
     def close(self) -> None:
         self._hub.unsubscribe(self)
 
+    def stalled(self) -> None:
+        """Its client took no data for a while, and its transport ended it."""
+        self._count_dropped()
+
+    def _count_dropped(self) -> None:
+        if not self._dropped:  # fell behind, then stalled on the ERROR event: one drop
+            self._dropped = True
+            self._hub.dropped += 1
+
     def end(self, reason: MeshError | WatchClosed) -> None:
         """Stop the subscription; its consumer gets ``reason`` next."""
         self._ended = reason
@@ -125,7 +135,7 @@ class Hub:
         self._unindexed: set[Subscription] = set()
         self._by_capability: dict[str, set[Subscription]] = {}
         self.delivered = 0  # events queued for watchers
-        self.dropped = 0  # watchers ended for falling behind
+        self.dropped = 0  # watchers ended for falling behind (or stalled, by their transport)
 
     def subscribe(self, query: Query, limit: int) -> Subscription:
         subscription = Subscription(self, query, limit)
@@ -170,19 +180,72 @@ class Hub:
             subscription.end(WatchClosed())
 
 
+class WatchStream:
+    """The events of one watch, an async iterator; its transport says when the client stalls."""
+
+    def __init__(
+        self,
+        cache: WatchCache,
+        hub: Hub,
+        query: Query,
+        since: int | None,
+        *,
+        bookmark_interval: float,
+        queue_limit: int,
+    ) -> None:
+        self._subscription: Subscription | None = None
+        self._events: AsyncIterator[WatchEvent] = self._stream(
+            cache, hub, query, since, bookmark_interval, queue_limit
+        )
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def through(
+        self, wrap: Callable[[AsyncIterator[WatchEvent]], AsyncIterator[WatchEvent]]
+    ) -> WatchStream:
+        """This stream, its events passed through ``wrap`` (a filter of the access layer)."""
+        self._events = wrap(self._events)
+        return self
+
+    def stalled(self) -> None:
+        """The client took no data for the transport's send timeout: count it as dropped."""
+        if self._subscription is not None:
+            self._subscription.stalled()
+
+    async def _stream(
+        self,
+        cache: WatchCache,
+        hub: Hub,
+        query: Query,
+        since: int | None,
+        bookmark_interval: float,
+        queue_limit: int,
+    ) -> AsyncGenerator[WatchEvent, None]:
+        self._subscription = subscription = hub.subscribe(query, queue_limit)
+        async for event in stream(cache, subscription, query, since, bookmark_interval):
+            yield event
+
+
 async def stream(
     cache: WatchCache,
-    hub: Hub,
+    subscription: Subscription,
     query: Query,
     since: int | None,
-    *,
     bookmark_interval: float,
-    queue_limit: int,
 ) -> AsyncIterator[WatchEvent]:
     """The events of one watch. Ends after an ERROR event, or quietly at shutdown."""
-    # Subscribing and reading the revision happen in the same step of the event loop: every
-    # change after `start` reaches the queue, every change up to it is in the cache or history.
-    subscription = hub.subscribe(query, queue_limit)
+    # Subscribing (just before) and reading the revision happen in the same step of the event
+    # loop: every change after `start` reaches the queue, every change up to it is in the cache
+    # or history.
     start = cache.revision
     try:
         if since is None:

@@ -30,6 +30,14 @@ from tests.support.node import node_tools
 from tests.support.processes import RegistryProcess, running_registry
 from tests.support.tokens import TOKENS, write_tokens
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a test marked ``heavy`` first. The workers take whole modules, in order:
+    the longest ones start at once instead of last, and the workers finish together."""
+    heavy = {item.module.__name__ for item in items if item.get_closest_marker("heavy")}  # type: ignore[attr-defined]
+    items.sort(key=lambda item: item.module.__name__ not in heavy)  # type: ignore[attr-defined]
+
+
 # -- process level ---------------------------------------------------------------------------
 
 

@@ -75,6 +75,7 @@ class Option:
     name: str = ""
     kind: Any = None
     switch: bool = False  # --name/--no-name
+    shown: str = ""  # the default as the README shows it, when the value does not say it
 
     @property
     def flag(self) -> str:
@@ -98,7 +99,12 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("process.host", "Address to listen on."),
     Option("process.port", "Port; 0 picks a free one (logged).", kind=click.IntRange(0, 65535)),
-    Option("config.database", "SQLite database file, or :memory:.", name="db"),
+    Option(
+        "config.database",
+        "SQLite database file (or :memory:), or postgresql://user@host:port/dbname for"
+        " replicas sharing one PostgreSQL database.",
+        name="db",
+    ),
     Option(
         "config.synchronous",
         "Durability: full survives power loss, normal a crash of the process.",
@@ -140,7 +146,23 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("config.retention.max_events", "Changes kept for watches.", name="history-max-events"),
     Option("config.compaction_interval", "Seconds between history compactions."),
-    Option("config.lease_checkpoint_interval", "Seconds between heartbeat-time checkpoints."),
+    Option(
+        "config.lease_checkpoint_interval",
+        "Seconds between heartbeat-time checkpoints (on PostgreSQL, how heartbeats reach the"
+        " other replicas).",
+        kind=click.FloatRange(min=0, min_open=True),
+        shown="`5` (SQLite), `0.25` (PostgreSQL)",
+    ),
+    Option(
+        "config.leader_lease",
+        "Replicas: seconds a leader that stopped renewing keeps deciding health.",
+        kind=click.FloatRange(min=0, min_open=True),
+    ),
+    Option(
+        "config.pool_size",
+        "Replicas: connections to PostgreSQL per process.",
+        kind=click.IntRange(min=1),
+    ),
     Option("config.bookmark_interval", "Idle seconds before a watcher gets a BOOKMARK."),
     Option(
         "server.watch_keepalive",
@@ -279,9 +301,8 @@ def markdown_table() -> str:
     ]
     for option in OPTIONS:
         flag = f"--[no-]{option.flag[2:]}" if option.switch else option.flag
-        rows.append(
-            f"| `{flag}` | `{option.environment}` | {_shown(option.default())} | {option.help} |"
-        )
+        shown = option.shown or _shown(option.default())
+        rows.append(f"| `{flag}` | `{option.environment}` | {shown} | {option.help} |")
     return "\n".join(rows)
 
 

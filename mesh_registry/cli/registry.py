@@ -28,14 +28,20 @@ from mesh_registry.memory import configure_collector, freeze_loaded_heap
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.service import Registry
 from mesh_registry.serving import listen, run, server_config, signals_end_the_serve_loop
+from mesh_registry.store import StoreUnavailable, migrate_schema, redacted
 
 log = logging.getLogger("mesh_registry")
 
 
-@click.command(context_settings={"show_default": True})
+@click.group(invoke_without_command=True, context_settings={"show_default": True})
 @click_options
-def main(**values: Any) -> None:
-    """Serve the mcp-mesh registry: REST, SSE watches and MCP on one port."""
+@click.pass_context
+def main(context: click.Context, /, **values: Any) -> None:
+    """Serve the mcp-mesh registry: REST, SSE watches and MCP on one port (or, with the
+    migrate command, only create or upgrade its database's schema)."""
+    if context.invoked_subcommand is not None:
+        context.obj = values
+        return
     try:
         settings = _checked(settings_from(values))
     except ValueError as error:
@@ -58,6 +64,29 @@ def main(**values: Any) -> None:
         )
         sys.exit(1)
     sys.exit(run(_serve(listener, settings, authenticator)))
+
+
+@main.command()
+@click.option(
+    "--db",
+    envvar="MESH_REGISTRY_DB",
+    default=None,
+    help="The database (as the registry's --db); the registry's own --db otherwise.",
+)
+@click.pass_context
+def migrate(context: click.Context, db: str | None) -> None:
+    """Create or upgrade the database's schema, then exit (a registry does it at start too)."""
+    database = db or context.obj["db"]
+    configure("info", "text")
+    try:
+        found, now = run(migrate_schema(database))
+    except StoreUnavailable as error:
+        click.echo(f"mcp-mesh-registry migrate: {error}", err=True)
+        sys.exit(1)
+    if found == now:
+        click.echo(f"{redacted(database)}: schema version {now}, nothing to do")
+    else:
+        click.echo(f"{redacted(database)}: schema version {found} -> {now}")
 
 
 def _checked(settings: RegistrySettings) -> RegistrySettings:

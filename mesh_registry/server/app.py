@@ -105,9 +105,12 @@ def _probe_routes(registry: Registry) -> list[Route]:
             "agents": stats.agents,
             "selfPreservation": stats.self_preservation,
             "quarantined": registry.quarantined,
+            "leader": stats.leading,
         }
         if stats.damaged is not None:
             body["damaged"] = stats.damaged
+        if stats.unavailable is not None:
+            body["unavailable"] = stats.unavailable
         return JSONResponse(body, status_code=200 if registry.ready else 503)
 
     async def openapi(request: Request) -> Response:

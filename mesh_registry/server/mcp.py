@@ -171,7 +171,7 @@ def _add_reading_tools(mcp: FastMCP, access: Access, caller: Callable[[], Princi
         name: Name, namespace: Namespace = DEFAULT_NAMESPACE
     ) -> AgentStatusReport:
         """An agent's phase, last heartbeat and the version of its record."""
-        agent = _checked(lambda: access.get(caller(), namespace, name))
+        agent = await _answer(access.get(caller(), namespace, name))
         return AgentStatusReport(
             name=agent.metadata.name,
             namespace=agent.metadata.namespace,
@@ -211,7 +211,7 @@ def _add_reading_tools(mcp: FastMCP, access: Access, caller: Callable[[], Princi
         """Providers, best first: preferred tags, then highest version, then name."""
         arguments = _given(locals())
         query = _checked(lambda: _discovery(arguments))
-        found = _checked(lambda: access.discover(caller(), query))
+        found = await _answer(access.discover(caller(), query))
         revision = str(access.registry.revision)
         return AgentList(metadata=ListMeta(resource_version=revision), items=found)
 

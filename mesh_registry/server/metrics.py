@@ -116,7 +116,7 @@ class _RegistryCollector(Collector):
         )
         yield CounterMetricFamily(
             "mesh_watchers_dropped",
-            "Watchers ended because they fell behind.",
+            "Watchers ended because they fell behind or their clients took no data.",
             value=stats.watchers_dropped,
         )
         yield CounterMetricFamily(
@@ -144,8 +144,13 @@ class _RegistryCollector(Collector):
         )
         yield GaugeMetricFamily(
             "mesh_ready",
-            "1 once the store is open and loaded, while its data is sound.",
+            "1 once the store is open and loaded, while its data is sound and reachable.",
             value=int(self._registry.ready),
+        )
+        yield GaugeMetricFamily(
+            "mesh_leader",
+            "1 while this process decides health deadlines (always, alone on SQLite).",
+            value=int(stats.leading),
         )
         yield GaugeMetricFamily(
             "mesh_quarantined_records",

@@ -355,7 +355,7 @@ _HEALTHZ = {
 }
 _READYZ = {
     "type": "object",
-    "required": ["ready", "revision", "agents", "selfPreservation", "quarantined"],
+    "required": ["ready", "revision", "agents", "selfPreservation", "quarantined", "leader"],
     "properties": {
         "ready": {"type": "boolean"},
         "revision": _REVISION,
@@ -368,6 +368,16 @@ _READYZ = {
         "damaged": {
             "type": "string",
             "description": "Present when the database is damaged: why (not ready until restored)",
+        },
+        "unavailable": {
+            "type": "string",
+            "description": "Present while the database cannot be reached: why (ready again"
+            " by itself once it can)",
+        },
+        "leader": {
+            "type": "boolean",
+            "description": "Whether this process decides health deadlines (with replicas on"
+            " PostgreSQL, one of them does)",
         },
         "selfPreservation": {
             "type": "boolean",

@@ -52,8 +52,13 @@ class RestApi:
         since = parse_revision(resume_revision(request))
         if flag(request, "watch"):
             query = from_params(request.query_params.getlist, Operation.WATCH, namespace)
-            events = self._access.watch(_principal(request), query, since)
-            return event_stream(events, self._settings, resumed=since is not None)
+            events = await self._access.watch(_principal(request), query, since)
+            return event_stream(
+                events,
+                self._settings,
+                resumed=since is not None,
+                on_stalled=events.stalled,
+            )
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
         query = from_params(request.query_params.getlist, Operation.LIST, namespace)
@@ -68,7 +73,7 @@ class RestApi:
     async def get(self, request: Request) -> Response:
         params = request.path_params
         return json_response(
-            self._access.get(_principal(request), params["namespace"], params["name"])
+            await self._access.get(_principal(request), params["namespace"], params["name"])
         )
 
     async def replace(self, request: Request) -> Response:
@@ -101,7 +106,9 @@ class RestApi:
 
     async def call_token(self, request: Request) -> Response:
         params = request.path_params
-        issued = self._access.call_token(_principal(request), params["namespace"], params["name"])
+        issued = await self._access.call_token(
+            _principal(request), params["namespace"], params["name"]
+        )
         return json_response(issued, 201)
 
     async def review(self, request: Request) -> Response:
@@ -111,11 +118,11 @@ class RestApi:
         except ValidationError as error:
             problem = field_errors(error)[0]
             raise BadRequest(f"token review: {problem.field}: {problem.message}") from None
-        return json_response(self._access.review(_principal(request), spec.token), 201)
+        return json_response(await self._access.review(_principal(request), spec.token), 201)
 
     async def discover(self, request: Request) -> Response:
         query = from_params(request.query_params.getlist, Operation.DISCOVER, None)
-        found = self._access.discover(_principal(request), query)
+        found = await self._access.discover(_principal(request), query)
         revision = str(self._registry.revision)
         return json_response(AgentList(metadata=ListMeta(resource_version=revision), items=found))
 

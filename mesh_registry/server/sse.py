@@ -19,11 +19,14 @@ Two kinds of event carry no ``id``, so that they never move a client's resume po
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from mesh_registry.model import Bookmark, EventType, WatchEvent
 from mesh_registry.server.settings import ServerSettings
@@ -35,11 +38,17 @@ def resume_revision(request: Request) -> str | None:
 
 
 def event_stream(
-    events: AsyncIterator[WatchEvent], settings: ServerSettings, *, resumed: bool
+    events: AsyncIterator[WatchEvent],
+    settings: ServerSettings,
+    *,
+    resumed: bool,
+    on_stalled: Callable[[], None] | None = None,
 ) -> EventSourceResponse:
-    """The response of a watch; ``resumed``: it starts after a revision, with no initial state."""
-    return EventSourceResponse(
+    """The response of a watch; ``resumed``: it starts after a revision, with no initial state.
+    ``on_stalled``: told when the client took no data for the send timeout (it is ended)."""
+    return _WatchResponse(
         _encode(events, resumed),
+        on_stalled=on_stalled,
         ping=settings.watch_keepalive,
         send_timeout=settings.watch_send_timeout,
         headers={"Cache-Control": "no-store"},
@@ -47,6 +56,20 @@ def event_stream(
         # grace lets that clean end win over sse-starlette cutting the stream mid-response.
         shutdown_grace_period=5.0,
     )
+
+
+class _WatchResponse(EventSourceResponse):
+    def __init__(self, *args: Any, on_stalled: Callable[[], None] | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_stalled = on_stalled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            if self._on_stalled is not None:
+                self._on_stalled()
+            raise
 
 
 class _SharedJson:

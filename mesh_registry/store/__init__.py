@@ -1,11 +1,16 @@
-"""Durable storage: the interface and its SQLite implementation."""
+"""Durable storage: the interface, SQLite for one process, PostgreSQL for replicas."""
 
+from mesh_registry.clock import Clock
 from mesh_registry.store.base import (
     Change,
     Compacted,
+    Fence,
+    Fenced,
     KeyExists,
     KeyNotFound,
     Record,
+    Renewed,
+    Retention,
     RevisionMismatch,
     Snapshot,
     Store,
@@ -14,14 +19,19 @@ from mesh_registry.store.base import (
     StoreUnavailable,
     Unreadable,
 )
-from mesh_registry.store.sqlite import Retention, SQLiteStore
+from mesh_registry.store.postgres_schema import is_postgres, redacted
+from mesh_registry.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
+from mesh_registry.store.sqlite import SQLiteStore, Synchronous
 
 __all__ = [
     "Change",
     "Compacted",
+    "Fence",
+    "Fenced",
     "KeyExists",
     "KeyNotFound",
     "Record",
+    "Renewed",
     "Retention",
     "RevisionMismatch",
     "SQLiteStore",
@@ -31,4 +41,44 @@ __all__ = [
     "StoreStats",
     "StoreUnavailable",
     "Unreadable",
+    "is_postgres",
+    "migrate_schema",
+    "open_store",
+    "redacted",
 ]
+
+
+def open_store(
+    database: str,
+    *,
+    synchronous: Synchronous = "full",
+    retention: Retention | None = None,
+    max_batch: int = 1000,
+    pool_size: int = 10,
+    clock: Clock | None = None,
+) -> Store:
+    """The store ``database`` names: a PostgreSQL connection string (``postgresql://…``), or
+    an SQLite file (``:memory:`` for none). Not opened yet."""
+    if is_postgres(database):
+        from mesh_registry.store.postgres import PostgresStore  # asyncpg only when needed
+
+        return PostgresStore(
+            database, retention=retention, max_batch=max_batch, pool_size=pool_size, clock=clock
+        )
+    return SQLiteStore(
+        database, synchronous=synchronous, retention=retention, max_batch=max_batch, clock=clock
+    )
+
+
+async def migrate_schema(database: str) -> tuple[int, int]:
+    """Create or upgrade the schema of ``database``, and nothing else; return the schema
+    version found and the version now. Raise ``StoreUnavailable``."""
+    if is_postgres(database):
+        from mesh_registry.store.postgres import migrate_database
+
+        return await migrate_database(database)
+    store = SQLiteStore(database)
+    found = await store.schema_version()
+    await store.open()
+    await store.close()
+    return found, SQLITE_SCHEMA_VERSION

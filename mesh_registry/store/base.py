@@ -5,8 +5,11 @@ increases by one, compare-and-swap on an object's revision, and the ordered hist
 (compacted by age and count). Values are opaque JSON text; the layer above decodes them and
 stamps each object's ``resourceVersion`` from its revision, as Kubernetes does with etcd.
 
-Any backend (SQLite today; PostgreSQL later, for several registry replicas) implements
-:class:`Store`. The service never talks to a backend directly: it goes through the watch cache.
+Two backends implement :class:`Store`: SQLite (``sqlite.py``, one process) and PostgreSQL
+(``postgres.py``, several registry replicas on one database). With replicas, a store also
+delivers the changes the others commit (in the one revision order), elects the replica that
+decides health (``leadership.py``) and carries heartbeat times between them. The service never
+talks to a backend directly: it goes through the watch cache.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mesh_registry.model import EventType, ObjectKey
+
+if TYPE_CHECKING:
+    from mesh_registry.leadership import Leadership
 
 
 class StoreError(Exception):
@@ -52,7 +58,34 @@ class Compacted(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot commit (I/O error, closed)."""
+    """The store cannot commit (I/O error, closed, its database unreachable)."""
+
+
+class Fenced(StoreError):
+    """A health leader's write refused: another replica has led since (a newer term)."""
+
+
+class Renewed(StoreError):
+    """A write decided on an expired lease refused: the lease was renewed since (by a heartbeat
+    another replica received), at ``heartbeat``."""
+
+    def __init__(self, key: ObjectKey, heartbeat: float) -> None:
+        super().__init__(f"{key}: lease renewed at {heartbeat}")
+        self.key = key
+        self.heartbeat = heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The conditions of a write the health leader decides (a phase change at a deadline).
+
+    It is refused (:class:`Fenced`) unless ``term`` is still the current leader's term, so a
+    deposed leader can never write one; and (:class:`Renewed`) if the agent's heartbeat time
+    as stored is later than ``heartbeat`` (the time the decision counted from).
+    """
+
+    term: int
+    heartbeat: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +133,15 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much history to keep: changes younger than ``max_age`` seconds, at most
+    ``max_events`` of them. Whichever limit is tighter wins."""
+
+    max_age: float = 3600.0
+    max_events: int = 100_000
+
+
 # Upper bounds of the commit batch size histogram (the last bucket takes everything above).
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -126,6 +168,7 @@ class StoreStats:
 
 
 CommitListener = Callable[[Sequence[Change]], None]
+ResetListener = Callable[[Snapshot], None]
 
 
 class Store(Protocol):
@@ -151,25 +194,57 @@ class Store(Protocol):
         ``None``. Only an operator can mend that: the registry reports it as not ready."""
         ...
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why the store cannot serve right now (its database is unreachable), or ``None``.
+        Unlike :attr:`damaged`, it mends by itself."""
+        ...
+
+    @property
+    def replicated(self) -> bool:
+        """Whether other registry processes share this store."""
+        ...
+
     async def open(self) -> Snapshot: ...
 
     async def close(self) -> None: ...
 
     def set_commit_listener(self, listener: CommitListener) -> None: ...
 
+    def set_reset_listener(self, listener: ResetListener) -> None:
+        """Called when the changes since the last one delivered can no longer be read (a
+        replica cut off for longer than the history lasts): the whole state, afresh."""
+        ...
+
+    async def sync(self) -> int:
+        """Deliver every change committed anywhere up to now (by other replicas too); return
+        the revision reached. A read after it sees every write acknowledged before the call."""
+        ...
+
     async def create(self, key: ObjectKey, value: str, payload: object = None) -> Change:
         """Store a new object; raise :class:`KeyExists`."""
         ...
 
     async def update(
-        self, key: ObjectKey, value: str, expected_revision: int | None, payload: object = None
+        self,
+        key: ObjectKey,
+        value: str,
+        expected_revision: int | None,
+        payload: object = None,
+        fence: Fence | None = None,
+        lease: float | None = None,
     ) -> Change:
         """Replace an object, if it is at ``expected_revision`` (any revision when ``None``);
-        raise :class:`KeyNotFound` or :class:`RevisionMismatch`."""
+        raise :class:`KeyNotFound` or :class:`RevisionMismatch`, and :class:`Fenced` or
+        :class:`Renewed` when ``fence`` does not hold. ``lease``: a heartbeat time saved in
+        the same transaction (the one a revival counts from), never older than the saved one."""
         ...
 
-    async def delete(self, key: ObjectKey, expected_revision: int | None) -> Change:
-        """Remove an object; raise :class:`KeyNotFound` or :class:`RevisionMismatch`."""
+    async def delete(
+        self, key: ObjectKey, expected_revision: int | None, fence: Fence | None = None
+    ) -> Change:
+        """Remove an object; raise :class:`KeyNotFound` or :class:`RevisionMismatch`, and
+        :class:`Fenced` or :class:`Renewed` when ``fence`` does not hold."""
         ...
 
     async def changes_since(self, revision: int, until: int | None = None) -> list[Change]:
@@ -178,7 +253,23 @@ class Store(Protocol):
         ...
 
     async def save_leases(self, leases: Mapping[ObjectKey, float]) -> None:
-        """Checkpoint heartbeat times. Not a write: no revision, no event."""
+        """Checkpoint heartbeat times (a stored time only ever moves forward). Not a write: no
+        revision, no event."""
+        ...
+
+    async def renewed_leases(self, after: int) -> tuple[dict[ObjectKey, float], int]:
+        """The heartbeat times other processes saved since cursor ``after`` (0: all of
+        them), and the cursor to ask from next."""
+        ...
+
+    async def secret(self, name: str) -> bytes:
+        """A random 32-byte secret shared by every process of this store, made on first use
+        and kept with the data (the key that signs call tokens, say)."""
+        ...
+
+    def leader_election(self, lease: float) -> Leadership:
+        """How the processes of this store choose the one that decides health; ``lease``:
+        how long a leader that stopped answering keeps the role."""
         ...
 
     async def compact(self) -> int:

@@ -15,35 +15,39 @@ import asyncio
 import fcntl
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 from mesh_registry.clock import Clock, SystemClock
+from mesh_registry.leadership import Leadership, Solo
 from mesh_registry.model import EventType, ObjectKey
 from mesh_registry.store.base import (
     Change,
     CommitListener,
     Compacted,
-    KeyExists,
-    KeyNotFound,
+    Fence,
     Record,
-    RevisionMismatch,
+    ResetListener,
+    Retention,
     Snapshot,
     StoreError,
     StoreStats,
     StoreUnavailable,
     Unreadable,
 )
+from mesh_registry.store.batch import BatchResult, Stored, Write, apply, settle
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: the quarantine table
+SCHEMA_VERSION = 3  # 2: the quarantine table; 3: shared secrets
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -82,6 +86,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     quarantined_at REAL NOT NULL,
     PRIMARY KEY (namespace, name, revision)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
 """
 # Row values per SELECT: well under SQLite's limit on bound parameters.
 _KEYS_PER_QUERY = 250
@@ -93,42 +101,10 @@ T = TypeVar("T")
 Synchronous = Literal["full", "normal"]
 
 
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """How much history to keep: changes younger than ``max_age`` seconds, at most
-    ``max_events`` of them. Whichever limit is tighter wins."""
-
-    max_age: float = 3600.0
-    max_events: int = 100_000
-
-
-@dataclass(slots=True)
-class _Write:
-    type: EventType
-    key: ObjectKey
-    value: str | None
-    expected_revision: int | None
-    payload: object
-    future: asyncio.Future[Change]
-
-
 @dataclass(slots=True)
 class _Job:
     run: Callable[[aiosqlite.Connection], Awaitable[Any]]
     future: asyncio.Future[Any]
-
-
-@dataclass(slots=True)
-class _Stored:
-    value: str
-    revision: int
-
-
-@dataclass(slots=True)
-class _BatchResult:
-    changes: list[Change] = field(default_factory=list)
-    outcomes: list[Change | StoreError] = field(default_factory=list)
-    final: dict[ObjectKey, _Stored | None] = field(default_factory=dict)
 
 
 class _Stop:
@@ -156,7 +132,7 @@ class SQLiteStore:
         self._clock = clock or SystemClock()
         self._db: aiosqlite.Connection | None = None
         self._lock_file: int | None = None
-        self._jobs: deque[_Write | _Job | _Stop] = deque()
+        self._jobs: deque[Write | _Job | _Stop] = deque()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._listener: CommitListener | None = None
@@ -182,8 +158,25 @@ class SQLiteStore:
     def damaged(self) -> str | None:
         return self._damaged
 
+    @property
+    def unavailable(self) -> str | None:
+        return None  # a local file: it fails or it is damaged, it is never away
+
+    @property
+    def replicated(self) -> bool:
+        return False  # one process per file (see _lock)
+
     def set_commit_listener(self, listener: CommitListener) -> None:
         self._listener = listener
+
+    def set_reset_listener(self, listener: ResetListener) -> None:
+        pass  # every change is this process's own, delivered as it commits: never behind
+
+    async def sync(self) -> int:
+        return self._revision  # nothing is committed anywhere else
+
+    def leader_election(self, lease: float) -> Leadership:
+        return Solo()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -204,6 +197,23 @@ class SQLiteStore:
         self._compacted = snapshot.compacted_revision
         self._worker = asyncio.create_task(self._work(), name="sqlite-store-worker")
         return snapshot
+
+    async def schema_version(self) -> int:
+        """The file's schema version now (0: no file yet, or no schema in it)."""
+        if self.path == ":memory:":
+            return 0
+        read_only = _read_only_uri(self.path)  # never creates the file
+        try:
+            async with (
+                aiosqlite.connect(read_only, uri=True) as db,
+                db.execute("PRAGMA user_version") as cursor,
+            ):
+                row = await cursor.fetchone()
+        except sqlite3.OperationalError:
+            return 0  # no such file: open() makes it
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot open database {self.path!r}: {error}") from error
+        return int(row[0]) if row else 0
 
     async def close(self) -> None:
         if self._closed:
@@ -311,12 +321,22 @@ class SQLiteStore:
     async def create(self, key: ObjectKey, value: str, payload: object = None) -> Change:
         return await self._write(EventType.ADDED, key, value, None, payload)
 
+    # One process: no other leader to fence against, and its own heartbeat times are the
+    # only ones; a fence always holds.
     async def update(
-        self, key: ObjectKey, value: str, expected_revision: int | None, payload: object = None
+        self,
+        key: ObjectKey,
+        value: str,
+        expected_revision: int | None,
+        payload: object = None,
+        fence: Fence | None = None,
+        lease: float | None = None,
     ) -> Change:
-        return await self._write(EventType.MODIFIED, key, value, expected_revision, payload)
+        return await self._write(EventType.MODIFIED, key, value, expected_revision, payload, lease)
 
-    async def delete(self, key: ObjectKey, expected_revision: int | None) -> Change:
+    async def delete(
+        self, key: ObjectKey, expected_revision: int | None, fence: Fence | None = None
+    ) -> Change:
         return await self._write(EventType.DELETED, key, None, expected_revision, None)
 
     async def changes_since(self, revision: int, until: int | None = None) -> list[Change]:
@@ -345,7 +365,8 @@ class SQLiteStore:
                 await db.executemany(
                     "INSERT INTO leases (namespace, name, heartbeat) SELECT ?1, ?2, ?3"
                     " WHERE EXISTS (SELECT 1 FROM objects WHERE namespace = ?1 AND name = ?2)"
-                    " ON CONFLICT (namespace, name) DO UPDATE SET heartbeat = excluded.heartbeat",
+                    " ON CONFLICT (namespace, name)"
+                    " DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)",
                     rows,
                 )
                 await db.execute("COMMIT")
@@ -355,6 +376,28 @@ class SQLiteStore:
             self._stats.lease_checkpoints += 1
 
         await self._run(save)
+
+    async def renewed_leases(self, after: int) -> tuple[dict[ObjectKey, float], int]:
+        return {}, after  # one process: every renewal is its own, none to read back
+
+    async def secret(self, name: str) -> bytes:
+        async def read_or_make(db: aiosqlite.Connection) -> bytes:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)",
+                    (name, secrets.token_bytes(32)),
+                )
+                async with db.execute("SELECT value FROM secrets WHERE name = ?", (name,)) as cur:
+                    row = await cur.fetchone()
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+            assert row is not None
+            return bytes(row[0])
+
+        return await self._run(read_or_make)
 
     async def compact(self) -> int:
         async def compact(db: aiosqlite.Connection) -> int:
@@ -433,10 +476,11 @@ class SQLiteStore:
         value: str | None,
         expected_revision: int | None,
         payload: object,
+        lease: float | None = None,
     ) -> Change:
         future: asyncio.Future[Change] = asyncio.get_running_loop().create_future()
         # A caller that stops waiting cancels only its future: the queued write still commits.
-        self._enqueue(_Write(type_, key, value, expected_revision, payload, future))
+        self._enqueue(Write(type_, key, value, expected_revision, payload, future, lease=lease))
         return await future
 
     async def _run(self, run: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
@@ -444,7 +488,7 @@ class SQLiteStore:
         self._enqueue(_Job(run, future))
         return await future
 
-    def _enqueue(self, job: _Write | _Job | _Stop) -> None:
+    def _enqueue(self, job: Write | _Job | _Stop) -> None:
         if self._closed and not isinstance(job, _Stop):
             raise StoreUnavailable("the store is closed")
         if self._worker is None and not isinstance(job, _Stop):
@@ -464,7 +508,7 @@ class SQLiteStore:
                 await self._run_job(job)
                 continue
             batch = [job]
-            while self._jobs and isinstance(self._jobs[0], _Write) and len(batch) < self._max_batch:
+            while self._jobs and isinstance(self._jobs[0], Write) and len(batch) < self._max_batch:
                 batch.append(self._jobs.popleft())  # type: ignore[arg-type]
             await self._commit(batch)
 
@@ -473,21 +517,21 @@ class SQLiteStore:
         try:
             result = await job.run(self._db)
         except StoreError as error:
-            _settle(job.future, error=error)
+            settle(job.future, error=error)
         except Exception as error:  # the worker must outlive any failure
             self._note_damage(error)
             log.error("store job failed: %s", error, exc_info=not _is_io(error))
-            _settle(job.future, error=StoreUnavailable(f"storage failure: {error}"))
+            settle(job.future, error=StoreUnavailable(f"storage failure: {error}"))
         else:
-            _settle(job.future, result=result)
+            settle(job.future, result=result)
 
-    async def _commit(self, batch: list[_Write]) -> None:
+    async def _commit(self, batch: list[Write]) -> None:
         db = self._db
         assert db is not None
         try:
             await db.execute("BEGIN IMMEDIATE")
             current = await _fetch(db, {write.key for write in batch})
-            result = _apply(batch, current, self._revision)
+            result = apply(batch, current, self._revision)
             if result.changes:
                 await _persist(db, result, self._clock.now())
             await db.execute("COMMIT")
@@ -499,7 +543,7 @@ class SQLiteStore:
             )
             failure = StoreUnavailable(f"storage failure: {error}")
             for write in batch:
-                _settle(write.future, error=failure)
+                settle(write.future, error=failure)
             return
         if result.changes:
             self._revision = result.changes[-1].revision
@@ -507,9 +551,9 @@ class SQLiteStore:
             self._notify(result.changes)
         for write, outcome in zip(batch, result.outcomes, strict=True):
             if isinstance(outcome, StoreError):
-                _settle(write.future, error=outcome)
+                settle(write.future, error=outcome)
             else:
-                _settle(write.future, result=outcome)
+                settle(write.future, result=outcome)
 
     def _note_damage(self, error: Exception) -> None:
         """Remember that the file is damaged, once, loudly: every later write would fail too."""
@@ -532,60 +576,8 @@ class SQLiteStore:
             log.exception("commit listener failed")
 
 
-def _apply(
-    batch: Iterable[_Write], current: dict[ObjectKey, _Stored], revision: int
-) -> _BatchResult:
-    """Check each write against the state left by the writes before it; number the changes."""
-    state: dict[ObjectKey, _Stored | None] = dict(current)
-    result = _BatchResult()
-    for write in batch:
-        existing = state.get(write.key)
-        problem = _precondition(write, existing)
-        if problem is not None:
-            result.outcomes.append(problem)
-            continue
-        revision += 1
-        if write.type is EventType.DELETED:
-            assert existing is not None
-            change = Change(
-                revision,
-                EventType.DELETED,
-                write.key,
-                existing.value,
-                existing.value,
-                existing.revision,
-            )
-            state[write.key] = None
-        else:
-            assert write.value is not None
-            change = Change(
-                revision,
-                write.type,
-                write.key,
-                write.value,
-                existing.value if existing else None,
-                existing.revision if existing else None,
-                write.payload,
-            )
-            state[write.key] = _Stored(write.value, revision)
-        result.changes.append(change)
-        result.outcomes.append(change)
-        result.final[write.key] = state[write.key]
-    return result
-
-
-def _precondition(write: _Write, existing: _Stored | None) -> StoreError | None:
-    if write.type is EventType.ADDED:
-        return KeyExists(str(write.key)) if existing is not None else None
-    if existing is None:
-        return KeyNotFound(str(write.key))
-    if write.expected_revision is not None and existing.revision != write.expected_revision:
-        return RevisionMismatch(write.key, write.expected_revision, existing.revision)
-    return None
-
-
-async def _fetch(db: aiosqlite.Connection, keys: set[ObjectKey]) -> dict[ObjectKey, _Stored]:
-    found: dict[ObjectKey, _Stored] = {}
+async def _fetch(db: aiosqlite.Connection, keys: set[ObjectKey]) -> dict[ObjectKey, Stored]:
+    found: dict[ObjectKey, Stored] = {}
     ordered = list(keys)
     for start in range(0, len(ordered), _KEYS_PER_QUERY):
         chunk = ordered[start : start + _KEYS_PER_QUERY]
@@ -597,11 +589,11 @@ async def _fetch(db: aiosqlite.Connection, keys: set[ObjectKey]) -> dict[ObjectK
         )
         async with db.execute(query, params) as cursor:
             async for namespace, name, value, revision in cursor:
-                found[ObjectKey(namespace, name)] = _Stored(value, revision)
+                found[ObjectKey(namespace, name)] = Stored(value, revision)
     return found
 
 
-async def _persist(db: aiosqlite.Connection, result: _BatchResult, now: float) -> None:
+async def _persist(db: aiosqlite.Connection, result: BatchResult, now: float) -> None:
     await db.executemany(
         "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -636,6 +628,13 @@ async def _persist(db: aiosqlite.Connection, result: _BatchResult, now: float) -
     if deletes:
         await db.executemany("DELETE FROM objects WHERE namespace = ? AND name = ?", deletes)
         await db.executemany("DELETE FROM leases WHERE namespace = ? AND name = ?", deletes)
+    if result.leases:
+        await db.executemany(
+            "INSERT INTO leases (namespace, name, heartbeat) VALUES (?, ?, ?)"
+            " ON CONFLICT (namespace, name)"
+            " DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)",
+            [(key.namespace, key.name, beat) for key, beat in result.leases.items()],
+        )
     await db.execute(
         "UPDATE meta SET value = ? WHERE key = 'revision'", (result.changes[-1].revision,)
     )
@@ -656,17 +655,10 @@ async def _rollback(db: aiosqlite.Connection) -> None:
         pass  # no transaction was open, or the connection is gone: nothing to undo
 
 
+def _read_only_uri(path: str) -> str:
+    return Path(path).absolute().as_uri() + "?mode=ro"
+
+
 def _is_io(error: BaseException) -> bool:
     """Expected storage failures, logged without a traceback."""
     return isinstance(error, (sqlite3.Error, OSError))
-
-
-def _settle(
-    future: asyncio.Future[Any], *, result: object = None, error: BaseException | None = None
-) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)

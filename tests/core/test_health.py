@@ -66,7 +66,7 @@ async def fence(service: Registry, log: EventLog, name: str = "fence") -> None:
 
 @pytest.fixture
 async def log(service: Registry) -> AsyncIterator[EventLog]:
-    log = EventLog(service.watch())
+    log = EventLog(await service.watch())
     await log.wait_for(has(1, EventType.BOOKMARK))
     yield log
     await log.close()
@@ -126,10 +126,10 @@ async def test_last_heartbeat_time_is_live_but_not_versioned(
 ) -> None:
     await service.create(agent_body("a", ["x.y"]))
     await service.heartbeat("default", "a")
-    before = service.get("default", "a")
+    before = await service.get("default", "a")
     clock.advance(0.7)
     await service.heartbeat("default", "a")
-    after = service.get("default", "a")
+    after = await service.get("default", "a")
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.status.last_heartbeat_time == at(clock.now())
     assert before.status.last_heartbeat_time == at(clock.now() - 0.7)
@@ -147,7 +147,9 @@ async def test_a_heartbeat_revives_unhealthy_and_offline_agents(
     await log.wait_for(has(6))
     response = await service.heartbeat("default", "a")
     assert response.phase is Phase.HEALTHY
-    assert response.resource_version == service.get("default", "a").metadata.resource_version
+    assert (
+        response.resource_version == (await service.get("default", "a")).metadata.resource_version
+    )
     await log.wait_for(has(7))
     assert [p for _, _, p in phases(log)] == [
         "pending",
@@ -218,9 +220,9 @@ async def test_startup_grace_gives_every_agent_a_full_window(
     clock.advance(60.0)  # the registry was away for a minute; the agents were not
     restarted_at = clock.now()
     async with Registry(config, clock=clock) as second:
-        log = EventLog(second.watch(since=second.revision))
+        log = EventLog(await second.watch(since=second.revision))
         # The checkpointed heartbeat time survived the restart.
-        assert second.get("default", "a").status.last_heartbeat_time == at(beat)
+        assert (await second.get("default", "a")).status.last_heartbeat_time == at(beat)
         clock.advance(2.5 - 0.001)
         await fence(second, log)
         assert phases(log) == []
@@ -232,7 +234,7 @@ async def test_startup_grace_gives_every_agent_a_full_window(
         # An agent that heartbeats within its window never goes unhealthy.
         await second.heartbeat("default", "b")
         clock.advance(9.0)
-        assert second.get("default", "b").status.phase is Phase.HEALTHY
+        assert (await second.get("default", "b")).status.phase is Phase.HEALTHY
         await log.close()
 
 
@@ -246,7 +248,7 @@ async def test_without_startup_grace_overdue_agents_turn_at_once(
         beat = clock.now()
     clock.advance(3.0)
     async with Registry(config, clock=clock) as second:
-        log = EventLog(second.watch(since=second.revision))
+        log = EventLog(await second.watch(since=second.revision))
         clock.advance(0)  # the deadline passed while the registry was away: due at once
         await log.wait_for(has(1))
         agent = agents(log)[0]
@@ -296,14 +298,14 @@ class TestSelfPreservation:
         await _settled(service)
         assert service.self_preservation
         assert service.stats().agents == 20  # nothing deleted
-        assert {service.get("default", n).status.phase for n in dead} == {Phase.UNHEALTHY}
-        assert {service.get("default", n).status.phase for n in alive} == {Phase.HEALTHY}
+        assert {(await service.get("default", n)).status.phase for n in dead} == {Phase.UNHEALTHY}
+        assert {(await service.get("default", n)).status.phase for n in alive} == {Phase.HEALTHY}
 
         # Heartbeats come back: self-preservation releases, and nobody was lost.
         await beat(dead)
         await _settled(service)
         assert not service.self_preservation
-        assert {service.get("default", n).status.phase for n in names} == {Phase.HEALTHY}
+        assert {(await service.get("default", n)).status.phase for n in names} == {Phase.HEALTHY}
 
     async def test_release_lets_held_agents_go_offline(
         self, service: Registry, clock: ManualClock
@@ -323,7 +325,7 @@ class TestSelfPreservation:
         await asyncio.gather(*(service.heartbeat("default", n) for n in returning))
         await _settled(service)
         assert not service.self_preservation  # 9 of 20
-        held = service.get("default", dead[0])
+        held = await service.get("default", dead[0])
         assert (held.status.phase, held.status.phase_since) == (Phase.OFFLINE, at(released_at))
         for _ in range(10):  # the deletion deadline passes while the others keep beating
             clock.advance(0.5)
@@ -383,4 +385,4 @@ async def test_agents_that_never_heartbeat_do_not_engage_self_preservation(
             await service.heartbeat("default", "alive")
         await _settled(service)
         assert not service.self_preservation
-        assert service.get("default", "silent0").status.phase is Phase.OFFLINE
+        assert (await service.get("default", "silent0")).status.phase is Phase.OFFLINE

@@ -56,7 +56,14 @@ async def test_sixty_percent_going_quiet_deletes_nobody() -> None:
                 assert not await engaged()
 
                 quiet.update(names[:QUIET])
+
+                async def quiet_ones_unhealthy() -> bool:
+                    now = await phases()
+                    return {now[n] for n in names[:QUIET]} == {"unhealthy"}
+
+                # Engaged once 11 of 20 are overdue: the twelfth may be a moment behind.
                 await eventually(engaged, within=5)
+                await eventually(quiet_ones_unhealthy, within=5)
                 metrics = (await api.get("/metrics")).text
                 assert "mesh_self_preservation 1.0" in metrics
                 # Past the offline and deletion deadlines of the quiet ones, with a margin:

@@ -37,7 +37,7 @@ async def test_create_sets_the_server_fields(service: Registry, clock: ManualClo
     assert meta.creation_timestamp.timestamp() == clock.now()
     assert agent.status.phase is Phase.PENDING
     assert agent.status.observed_generation == 1
-    assert service.get("default", "weather-1") == agent
+    assert await service.get("default", "weather-1") == agent
 
 
 async def test_client_values_for_server_fields_are_ignored(service: Registry) -> None:
@@ -81,7 +81,7 @@ async def test_register_creates_or_replaces(service: Registry) -> None:
 async def test_status_changes_do_not_bump_the_generation(service: Registry) -> None:
     await service.create(agent_body("a", ["x.y"]))
     await service.heartbeat("default", "a")
-    agent = service.get("default", "a")
+    agent = await service.get("default", "a")
     assert (agent.metadata.generation, agent.metadata.resource_version) == (1, "2")
 
 
@@ -96,7 +96,7 @@ async def test_optimistic_concurrency(service: Registry) -> None:
     with pytest.raises(Conflict) as caught:
         await service.register(stale)
     assert "the object has been modified" in caught.value.message
-    assert service.get("default", "a").metadata.labels == {"v": "1"}
+    assert (await service.get("default", "a")).metadata.labels == {"v": "1"}
     missing = agent_body("b", ["x.y"])
     missing["metadata"]["resourceVersion"] = "1"
     with pytest.raises(NotFound):
@@ -151,7 +151,7 @@ async def test_unregister(service: Registry) -> None:
     assert deleted.metadata.resource_version == "2"  # the deletion's revision
     assert deleted.metadata.uid == created.metadata.uid
     with pytest.raises(NotFound):
-        service.get("default", "a")
+        await service.get("default", "a")
     with pytest.raises(NotFound):
         await service.unregister("default", "a")
     with pytest.raises(NotFound):
@@ -162,14 +162,14 @@ async def test_concurrent_registrations_of_one_name_converge(service: Registry) 
     bodies = [agent_body("a", ["x.y"], labels={"n": str(i)}) for i in range(50)]
     results = [r.agent for r in await asyncio.gather(*(service.register(b) for b in bodies))]
     assert len({r.metadata.uid for r in results}) == 1
-    final = service.get("default", "a")
+    final = await service.get("default", "a")
     assert final.metadata.labels in [b["metadata"]["labels"] for b in bodies]
     # Every acknowledged write is in the history, once, in order.
     assert service.revision == len({r.metadata.resource_version for r in results})
 
 
 async def test_many_concurrent_registrations(service: Registry) -> None:
-    log = EventLog(service.watch())
+    log = EventLog(await service.watch())
     await log.wait_for(has(1, EventType.BOOKMARK))
     results = await asyncio.gather(
         *(service.create(agent_body(f"a{i}", ["x.y"])) for i in range(1000))
@@ -314,7 +314,7 @@ async def test_continue_token_past_the_history_is_gone(
 @pytest.mark.parametrize("since", ["abc", "-1", "1.5", "99999999999999999999", " 1"])
 async def test_bad_resume_revisions(service: Registry, since: str) -> None:
     with pytest.raises(BadRequest, match="resourceVersion"):
-        service.watch(since=since)
+        await service.watch(since=since)
 
 
 async def test_discovery_ranks_healthy_providers(service: Registry) -> None:
@@ -324,24 +324,28 @@ async def test_discovery_ranks_healthy_providers(service: Registry) -> None:
     await service.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
     for name in ("slow", "fast", "old"):
         await service.heartbeat("default", name)
-    assert _names(service.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
+    assert _names(await service.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
         "default/slow",
         "default/fast",
         "default/old",
     ]
     assert (
-        _names(service.discover(AgentQuery(capabilities=("geo.lookup",), tags=("+fast",))))[0]
+        _names(await service.discover(AgentQuery(capabilities=("geo.lookup",), tags=("+fast",))))[0]
         == "default/fast"
     )
     assert _names(
-        service.discover(AgentQuery(capabilities=("geo.lookup",), version="^1 || ^2", limit=1))
+        await service.discover(
+            AgentQuery(capabilities=("geo.lookup",), version="^1 || ^2", limit=1)
+        )
     ) == ["default/slow"]
     assert (
-        _names(service.discover(AgentQuery(capabilities=("geo.lookup",), phases=EVERY_PHASE)))[0]
+        _names(
+            await service.discover(AgentQuery(capabilities=("geo.lookup",), phases=EVERY_PHASE))
+        )[0]
         == "default/sick"
     )
     with pytest.raises(BadRequest):
-        service.discover(AgentQuery(capabilities=("geo.lookup",), limit=0))
+        await service.discover(AgentQuery(capabilities=("geo.lookup",), limit=0))
 
 
 async def test_discovery_with_exact_labels(service: Registry) -> None:
@@ -352,11 +356,11 @@ async def test_discovery_with_exact_labels(service: Registry) -> None:
         agent_body("redis", ["db.query"], labels={"type": "cache"}, namespace="production")
     )
     await service.create(agent_body("dev-pg", ["db.query"], labels={"type": "database"}))
-    found = service.discover(
+    found = await service.discover(
         AgentQuery(labels={"type": "database"}, namespace="production", phases=EVERY_PHASE)
     )
     assert _names(found) == ["production/pg"]
-    both = service.discover(
+    both = await service.discover(
         AgentQuery(
             capabilities=("db.query",),
             labels={"type": "database"},
@@ -366,16 +370,18 @@ async def test_discovery_with_exact_labels(service: Registry) -> None:
     )
     assert _names(both) == ["default/dev-pg", "production/pg"]
     with pytest.raises(BadRequest, match="labels"):
-        service.discover(AgentQuery(labels={"bad key": "x"}))
+        await service.discover(AgentQuery(labels={"bad key": "x"}))
 
 
 async def test_discovery_needs_every_capability(service: Registry) -> None:
     await service.create(agent_body("both", ["a.b", "c.d"]))
     await service.create(agent_body("one", ["a.b"]))
     assert _names(
-        service.discover(AgentQuery(capabilities=("a.b", "c.d"), phases=EVERY_PHASE))
+        await service.discover(AgentQuery(capabilities=("a.b", "c.d"), phases=EVERY_PHASE))
     ) == ["default/both"]
-    assert _names(service.discover(AgentQuery(capabilities=("a.b",), phases=EVERY_PHASE))) == [
+    assert _names(
+        await service.discover(AgentQuery(capabilities=("a.b",), phases=EVERY_PHASE))
+    ) == [
         "default/both",
         "default/one",
     ]

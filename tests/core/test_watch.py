@@ -25,7 +25,7 @@ BOOKMARK, ERROR = EventType.BOOKMARK, EventType.ERROR
 async def test_initial_state_then_bookmark_then_live(service: Registry) -> None:
     await service.create(agent_body("a", ["geo.lookup"]))
     await service.create(agent_body("b", ["geo.lookup"]))
-    log = EventLog(service.watch())
+    log = EventLog(await service.watch())
     await log.wait_for(has(1, BOOKMARK))
     assert log.summary() == [("ADDED", "a", "1"), ("ADDED", "b", "2"), ("BOOKMARK", "", "2")]
     mark = log.events[-1].object
@@ -46,7 +46,7 @@ async def test_resume_yields_exactly_the_events_after_the_revision(service: Regi
     await service.unregister("default", "a2")
     final = service.revision
     assert final == 8
-    logs = {since: EventLog(service.watch(since=str(since))) for since in range(1, final + 1)}
+    logs = {since: EventLog(await service.watch(since=str(since))) for since in range(1, final + 1)}
     # A fence: once each watch has this write, everything before it has arrived too.
     await service.create(agent_body("fence", ["x.y"]))
     for since, log in logs.items():
@@ -66,7 +66,7 @@ async def test_resume_splices_history_and_live_changes_without_gaps(service: Reg
 
     writer = asyncio.create_task(churn())
     await asyncio.sleep(0)  # the watch starts while writes are in flight
-    log = EventLog(service.watch(since=since))
+    log = EventLog(await service.watch(since=since))
     await writer
     final = service.revision
     await log.wait_for(lambda events: events and events[-1].revision >= final)
@@ -91,9 +91,9 @@ async def test_a_compacted_revision_is_refused_before_the_stream_starts(
     await compacting._store.compact()
     # Refused at once (over HTTP: a 410 response), not as an event of a stream.
     with pytest.raises(Gone, match="too old resource version: 2"):
-        compacting.watch(since=2)
+        await compacting.watch(since=2)
     # From the compacted revision itself, nothing is missing: it works.
-    ok = EventLog(compacting.watch(since=7))
+    ok = EventLog(await compacting.watch(since=7))
     await ok.wait_for(has(3))
     assert [e.revision for e in ok.events] == [8, 9, 10]
     await ok.close()
@@ -102,7 +102,7 @@ async def test_a_compacted_revision_is_refused_before_the_stream_starts(
 async def test_compaction_after_the_watch_was_accepted_gives_error_410_then_end(
     compacting: Registry,
 ) -> None:
-    events = compacting.watch(since=2)  # accepted: the history still holds revision 3
+    events = await compacting.watch(since=2)  # accepted: the history still holds revision 3
     await compacting._store.compact()  # ... and loses it before the stream replays it
     log = EventLog(events)
     await log.wait_for_end()
@@ -116,11 +116,11 @@ async def test_compaction_after_the_watch_was_accepted_gives_error_410_then_end(
 async def test_a_future_revision_is_refused_before_the_stream_starts(service: Registry) -> None:
     await service.create(agent_body("a", ["x.y"]))
     with pytest.raises(Gone, match="newer than the registry's revision 1"):
-        service.watch(since=99)
+        await service.watch(since=99)
 
 
 async def test_filtered_watch_reports_membership_changes(service: Registry) -> None:
-    log = EventLog(service.watch(AgentQuery(selector="env=prod")))
+    log = EventLog(await service.watch(AgentQuery(selector="env=prod")))
     await log.wait_for(has(1, BOOKMARK))
     await service.create(agent_body("a", ["x.y"], labels={"env": "dev"}))  # not seen
     await service.register(agent_body("a", ["x.y"], labels={"env": "prod"}))  # moves in
@@ -147,14 +147,14 @@ async def test_resumed_filtered_watch_has_the_same_membership_semantics(service:
     await service.create(agent_body("a", ["x.y"], labels={"env": "dev"}))
     await service.register(agent_body("a", ["x.y"], labels={"env": "prod"}))
     await service.register(agent_body("a", ["x.y"], labels={"env": "dev"}))
-    log = EventLog(service.watch(AgentQuery(selector="env=prod"), since=1))
+    log = EventLog(await service.watch(AgentQuery(selector="env=prod"), since=1))
     await log.wait_for(has(2))
     assert log.summary() == [("ADDED", "a", "2"), ("DELETED", "a", "3")]
     await log.close()
 
 
 async def test_capability_watch_ignores_other_capabilities(service: Registry) -> None:
-    log = EventLog(service.watch(AgentQuery(capabilities=("geo.lookup", "date.today"))))
+    log = EventLog(await service.watch(AgentQuery(capabilities=("geo.lookup", "date.today"))))
     await log.wait_for(has(1, BOOKMARK))
     await service.create(agent_body("w", ["weather.forecast"]))
     await service.create(agent_body("g", ["geo.lookup"]))
@@ -173,7 +173,7 @@ async def test_capability_watch_ignores_other_capabilities(service: Registry) ->
 
 async def test_phase_filtered_watch_follows_health(service: Registry, clock: ManualClock) -> None:
     await service.create(agent_body("a", ["x.y"], interval=1.0))
-    log = EventLog(service.watch(AgentQuery(phases=("healthy",))))
+    log = EventLog(await service.watch(AgentQuery(phases=("healthy",))))
     await log.wait_for(has(1, BOOKMARK))
     await service.heartbeat("default", "a")
     await log.wait_for(has(1, ADDED))
@@ -187,10 +187,10 @@ async def test_a_slow_watcher_is_ended_and_others_are_unaffected(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
     async with Registry(replace(config, watch_queue_limit=5), clock=clock) as service:
-        slow_stream = service.watch()
+        slow_stream = await service.watch()
         slow_first = await anext(slow_stream)  # the initial bookmark; then it stops reading
         assert slow_first.type is BOOKMARK
-        fast = EventLog(service.watch())
+        fast = EventLog(await service.watch())
         await fast.wait_for(has(1, BOOKMARK))
         assert service.stats().watchers == 2
         for i in range(20):
@@ -214,7 +214,7 @@ async def test_idle_watchers_get_periodic_bookmarks(
 ) -> None:
     async with Registry(replace(config, bookmark_interval=0.05), clock=clock) as service:
         await service.create(agent_body("a", ["x.y"]))
-        log = EventLog(service.watch(AgentQuery(capabilities=("other.cap",))))
+        log = EventLog(await service.watch(AgentQuery(capabilities=("other.cap",))))
         await log.wait_for(has(3, BOOKMARK))
         await service.create(agent_body("b", ["x.y"]))  # filtered out, but moves the revision
         await log.wait_for(lambda events: events[-1].type is BOOKMARK and events[-1].revision == 2)
@@ -225,7 +225,7 @@ async def test_idle_watchers_get_periodic_bookmarks(
 async def test_shutdown_ends_watches_quietly(config: RegistryConfig, clock: ManualClock) -> None:
     service = Registry(config, clock=clock)
     await service.start()
-    log = EventLog(service.watch())
+    log = EventLog(await service.watch())
     await log.wait_for(has(1, BOOKMARK))
     await service.stop()
     await log.wait_for_end()

@@ -37,6 +37,7 @@ def readme_python_after(marker: str) -> str:
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.heavy
 async def test_the_report_prefers_the_fast_forecast_and_fails_over(
     start_agent: StartAgent, registry: RegistryProcess, ns: str, tmp_path: Path
 ) -> None:

@@ -173,8 +173,12 @@ async def test_dependencies_declared_on_parameters_with_requires(start_agent: St
         assert set(tool.input_schema["properties"]) == {"text"}
         with pytest.raises(ToolError, match="no healthy provider of required dependency"):
             await client.call_tool("plan", {"text": "x"})
-        start_agent("provider.py", "old-11", env=_settings("env=prod", "1.1.0")).wait_healthy()
-        start_agent("provider.py", "prod-13", env=_settings("env=prod", "1.3.0")).wait_healthy()
+        started = [
+            start_agent("provider.py", "old-11", env=_settings("env=prod", "1.1.0")),
+            start_agent("provider.py", "prod-13", env=_settings("env=prod", "1.3.0")),
+        ]
+        for provider in started:  # started together: they import at the same time
+            provider.wait_healthy()
         # (The planner hears of a new provider through its watch: a moment after the registry.)
         await eventually(lambda: planned(client, {"prod": "prod-13", "dev": None}))
         start_agent("provider.py", "dev-10", env=_settings("env=dev", "1.0.0")).wait_healthy()

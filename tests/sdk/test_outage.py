@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastmcp import Client
 
 from tests.support.agent_processes import AGENTS, AgentProcess
@@ -135,6 +136,7 @@ def first_after(
     return seen
 
 
+@pytest.mark.heavy
 async def test_an_outage_and_a_replaced_registry_with_fifty_agents(
     tmp_path: Path, ns: str, record_property: Callable[..., None]
 ) -> None:

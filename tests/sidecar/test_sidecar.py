@@ -43,6 +43,7 @@ async def child_pid(endpoint: str) -> int:
         return int((await client.call_tool("pid", {})).data)
 
 
+@pytest.mark.heavy
 async def test_each_tool_becomes_a_capability_and_a_consumer_calls_one(
     start_agent: StartAgent,
 ) -> None:

@@ -33,6 +33,16 @@ class Ledger:
         history.acknowledged, history.deleted, history.in_flight = revision, deleted, False
         self.count += 1
 
+    def settle(self, stored: dict[str, int]) -> None:
+        """After a check: whatever was in flight is settled now, one way or the other."""
+        for key, history in self.keys.items():
+            if history.in_flight:
+                history.in_flight = False
+                if key in stored:
+                    history.acknowledged, history.deleted = stored[key], False
+                elif history.acknowledged:
+                    history.deleted = True
+
     @property
     def highest(self) -> int:
         return max((h.acknowledged for h in self.keys.values()), default=0)

@@ -79,6 +79,7 @@ async def stored_versions(url: str) -> tuple[int, dict[str, int]]:
     return int(listing["metadata"]["resourceVersion"]), versions
 
 
+@pytest.mark.heavy
 async def test_random_sigkills_lose_nothing_acknowledged(tmp_path: Path) -> None:
     await crash_and_check(tmp_path, ITERATIONS, seed=20261121)
 
@@ -119,14 +120,7 @@ async def crash_and_check(tmp_path: Path, iterations: int, seed: int) -> None:
             problems = ledger.problems(stored)
             assert not problems, f"seed {seed}, iteration {iteration}: {problems}"
             previous = revision
-            # Whatever was in flight is settled now, one way or the other.
-            for name, history in ledger.keys.items():
-                if history.in_flight:
-                    history.in_flight = False
-                    if name in stored:
-                        history.acknowledged, history.deleted = stored[name], False
-                    elif history.acknowledged:
-                        history.deleted = True
+            ledger.settle(stored)
         final, _ = await stored_versions(registry.url)
 
         async def caught_up() -> bool:
