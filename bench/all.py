@@ -145,6 +145,25 @@ def replicas(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def gateway(r: dict[str, Any]) -> list[Row]:
+    calls, fresh, listed = r["calls"], r["freshness"], r["tools_list"]
+    return [
+        (
+            "a call through the gateway",
+            f"p50 {calls['gateway']['p50_ms']:.2f} ms, {calls['ratio_p50']:.2f}x straight to the"
+            " agent",
+        ),
+        (
+            "agent healthy -> client told",
+            f"p50 {fresh['p50_ms']:.1f} ms, p99 {fresh['p99_ms']:.1f} ms",
+        ),
+        (
+            f"tools/list, {listed['capabilities']:,} capabilities",
+            f"p50 {listed['p50_ms']:.1f} ms, p99 {listed['p99_ms']:.1f} ms",
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "registry_core": registry_core,
     "registry_http": registry_http,
@@ -152,6 +171,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "wasm": wasm,
     "scale": scale,
     "replicas": replicas,
+    "gateway": gateway,
 }
 
 

@@ -8,8 +8,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mesh_agent.mcp_http import ProviderUnreachable
+from opentelemetry.trace import Span
+
+from mesh_agent.mcp_http import ProviderUnreachable, ToolResult
 from mesh_agent.providers import Provider
+from mesh_agent.tracing import call_span
 from mesh_registry.model import Agent
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,22 @@ class Dependency:
         return self._call(tool, arguments)
 
     async def _call(self, tool: str | None, arguments: dict[str, Any]) -> Any:
+        result = await self.result(arguments, tool)
+        return result.value(wrapped=tool is None and self._served_by.wrapped)
+
+    async def result(self, arguments: Mapping[str, Any], tool: str | None = None) -> ToolResult:
+        """The provider's MCP result as it came (content and structured content), for callers
+        that pass it on (the gateway); ``tool``: another tool of the same provider."""
+        arguments = dict(arguments)
+        with call_span(self.capability, str(self._providers[0].agent.key)) as span:
+            result, provider = await self._first_answer(tool, arguments, span)
+        self._served_by = provider
+        return result
+
+    async def _first_answer(
+        self, tool: str | None, arguments: dict[str, Any], span: Span
+    ) -> tuple[ToolResult, Provider]:
+        """The answer of the first provider that can be reached, and who gave it."""
         unreachable: list[str] = []
         for provider in self._providers[:MAX_ATTEMPTS]:
             capability = provider.capability
@@ -94,10 +113,10 @@ class Dependency:
                     error,
                 )
                 unreachable.append(str(provider.agent.key))
+                span.add_event("provider unreachable", {"mesh.provider": str(provider.agent.key)})
                 continue
             provider.reached()
-            self._served_by = provider
-            return result.value(wrapped=tool is None and provider.wrapped)
+            return result, provider
         raise ProviderUnreachable(
             f"no provider of {self.capability} could be reached: {', '.join(unreachable)}"
         )

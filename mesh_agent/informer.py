@@ -33,11 +33,15 @@ class Informer:
         capabilities: Collection[str],
         on_change: OnChange,
         *,
+        selector: str = "",
         max_backoff: float = 5.0,
     ) -> None:
+        """Follow the agents of ``namespace`` (``None``: every namespace the token may read)
+        that provide any of ``capabilities`` (none: every agent) and match ``selector``."""
         self._registry = registry
         self._namespace = namespace
         self._capabilities = sorted(capabilities)
+        self._selector = selector
         self._on_change = on_change
         self._max_backoff = max_backoff
         self.agents: dict[ObjectKey, Agent] = {}
@@ -68,7 +72,11 @@ class Informer:
         fresh: dict[ObjectKey, Agent] | None = {} if self.revision is None else None
         useful = False
         try:
-            query = AgentQuery(namespace=self._namespace, capabilities=tuple(self._capabilities))
+            query = AgentQuery(
+                namespace=self._namespace,
+                capabilities=tuple(self._capabilities),
+                selector=self._selector,
+            )
             async for event in self._registry.watch(query, since=self._resume.since):
                 if event.type is EventType.ERROR:
                     raise Gone(getattr(event.object, "message", "watch expired"))

@@ -40,6 +40,7 @@ from mcp_types import (
     UNSUPPORTED_PROTOCOL_VERSION,
 )
 
+from mesh_agent.tracing import with_trace_context
 from mesh_registry import __version__
 from mesh_registry.errors import MeshError
 
@@ -156,11 +157,13 @@ class McpHttpClient:
             "params": {
                 "name": name,
                 "arguments": arguments,
-                "_meta": {
-                    PROTOCOL_VERSION_META_KEY: PROTOCOL_VERSION,
-                    CLIENT_CAPABILITIES_META_KEY: {},
-                    CLIENT_INFO_META_KEY: _CLIENT_INFO,
-                },
+                "_meta": with_trace_context(
+                    {
+                        PROTOCOL_VERSION_META_KEY: PROTOCOL_VERSION,
+                        CLIENT_CAPABILITIES_META_KEY: {},
+                        CLIENT_INFO_META_KEY: _CLIENT_INFO,
+                    }
+                ),
             },
         }
         headers = {**_HEADERS, "mcp-name": encode_header_value(name)}

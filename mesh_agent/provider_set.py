@@ -59,7 +59,7 @@ class ProviderSet:
         self._namespace = namespace
         self._pool = ChannelPool(tokens)
         self._choices: dict[DependencySpec, _Choices] = {}
-        self._agents: list[Agent] = []
+        self._agents: dict[str, list[Agent]] = {}  # by capability they provide
         for dependency in dependencies:
             self._choices[dependency] = self._new_choices(dependency)
         self._task: asyncio.Task[None] | None = None
@@ -127,6 +127,15 @@ class ProviderSet:
             await self._stop_following()
             self._follow()
 
+    def replace(self, dependencies: Iterable[DependencySpec]) -> None:
+        """Choose providers for exactly ``dependencies`` from now on, ranked at the next
+        :meth:`update`: for a set its owner feeds (the gateway), which does not :meth:`start`."""
+        wanted = set(dependencies)
+        for dependency in self._choices.keys() - wanted:
+            del self._choices[dependency]
+        for dependency in wanted - self._choices.keys():
+            self._choices[dependency] = self._new_choices(dependency)
+
     # -- choosing --------------------------------------------------------------------------
 
     def dependency(
@@ -162,7 +171,11 @@ class ProviderSet:
     def update(self, agents: Iterable[Agent], covering: Iterable[str] | None = None) -> None:
         """Take the current set of agents: every provider of the ``covering`` capabilities
         (default: all of this set's)."""
-        self._agents = list(agents)
+        by_capability: dict[str, list[Agent]] = {}
+        for agent in agents:
+            for name in {capability.name for capability in agent.spec.capabilities}:
+                by_capability.setdefault(name, []).append(agent)
+        self._agents = by_capability
         self._known = frozenset(self.capabilities if covering is None else covering)
         # Dependencies on one capability share each provider: what one call learns (that it
         # could not be reached) the others know too.
@@ -207,7 +220,7 @@ class ProviderSet:
         choices: _Choices,
         previous: dict[tuple[ObjectKey, str], Provider],
     ) -> None:
-        ranked = choices.query.ranked(self._agents)
+        ranked = choices.query.ranked(self._agents.get(dependency.capability, ()))
         signature = tuple((key, _identity(agent, dependency)) for key, agent in ranked)
         if signature == choices.signature:
             for provider, (_, agent) in zip(choices.providers, ranked, strict=True):

@@ -21,6 +21,7 @@ import uvicorn
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 
+from mesh_agent import tracing
 from mesh_agent.calltokens import CallTokenCache, RegistryTokenVerifier
 from mesh_agent.dependency import Dependency
 from mesh_agent.lifecycle import Lifecycle, Probe
@@ -76,6 +77,7 @@ class AgentRuntime:
     async def serve(self) -> None:
         """Serve, registered in the mesh, until a shutdown signal (or cancellation)."""
         settings = self.settings
+        tracing.configure(settings.name)
         mcp = self._declaration.mcp
         record = await self._declaration.record(settings, self.endpoint)
         self._announce(mcp)

@@ -8,6 +8,7 @@
     mcp-mesh run path/to/agent.py
     mcp-mesh run-wasm PATH [--capability C] [--labels k=v,…]
     mcp-mesh sidecar [--capability-prefix P] [--labels k=v,…] -- COMMAND ARGS…
+    mcp-mesh gateway [--port P | --stdio] [-n NS] [-l SELECTOR] [--capability GLOB] [--meta-tools]
 
 The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000),
 with ``--token`` / ``MESH_TOKEN`` and ``--ca-bundle`` / ``MESH_CA_BUNDLE`` when it needs them.
@@ -301,6 +302,15 @@ def sidecar(context: click.Context, args: tuple[str, ...]) -> None:
     """Bring a stdio MCP server into the mesh: [OPTIONS] -- COMMAND ARGS… (see sidecar
     --help)."""
     _exec_agent(context, "mesh_agent.sidecar", list(args))
+
+
+@main.command("gateway", context_settings=_PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def gateway(context: click.Context, args: tuple[str, ...]) -> None:
+    """Serve the whole mesh as one MCP server: [--port P] [--stdio] [--namespace NS]
+    [--selector S] [--capability GLOB] [--meta-tools] (see gateway --help)."""
+    _exec_agent(context, "mesh_agent.gateway", list(args))
 
 
 def _exec_agent(context: click.Context, module: str, args: list[str]) -> NoReturn:

@@ -72,13 +72,7 @@ class AgentProcess(Process):
 
     def wait_serving(self, timeout: float = 30.0) -> str:
         """The endpoint the agent serves on, from its log: known before it registers."""
-
-        def serving() -> str | None:
-            if not self.alive():
-                raise AssertionError(f"agent {self.name} exited:\n{self.output}")
-            return next((m.group(1) for line in self.lines if (m := SERVING.search(line))), None)
-
-        return wait_until(serving, timeout)
+        return served_url(self, f"agent {self.name}", timeout)
 
     @property
     def endpoint(self) -> str:
@@ -89,3 +83,26 @@ class AgentProcess(Process):
 
 # The ``start_agent`` fixture: ``start_agent(script, name, **AgentProcess options)``.
 StartAgent = Callable[..., AgentProcess]
+
+
+class GatewayProcess(Process):
+    """``mcp-mesh gateway`` as a process, on an ephemeral port, for ``registry``."""
+
+    def __init__(self, registry: str, *options: str, env: dict[str, str] | None = None) -> None:
+        argv = [str(MCP_MESH), "--registry", registry, "gateway", "--port", "0", *options]
+        super().__init__(argv, env)
+
+    def wait_serving(self, timeout: float = 30.0) -> str:
+        """The gateway's MCP endpoint, from its log."""
+        return served_url(self, "the gateway", timeout)
+
+
+def served_url(process: Process, what: str, timeout: float) -> str:
+    """The URL ``process`` says it serves on (its log line), once it does."""
+
+    def serving() -> str | None:
+        if not process.alive():
+            raise AssertionError(f"{what} exited:\n{process.output}")
+        return next((m.group(1) for line in process.lines if (m := SERVING.search(line))), None)
+
+    return wait_until(serving, timeout)
