@@ -154,6 +154,38 @@ class MeshAgent:
 
         return decorate(fn) if fn is not None else decorate
 
+    def prompt(
+        self, fn: F | None = None, *, name: str | None = None, description: str | None = None
+    ) -> Any:
+        """Make ``fn`` an MCP prompt of this agent (its arguments the prompt's), advertised
+        in its record: discoverable, and served through the gateway. ``fn`` is returned
+        unchanged."""
+
+        def decorate(function: F) -> F:
+            self.mcp.prompt(function, name=name, description=description)
+            return function
+
+        return decorate(fn) if fn is not None else decorate
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+    ) -> Callable[[F], F]:
+        """Make the decorated function the MCP resource at ``uri`` (an RFC 6570 template
+        when it has ``{parameters}``, which the function takes), advertised in the record."""
+
+        def decorate(function: F) -> F:
+            self.mcp.resource(uri, name=name, description=description, mime_type=mime_type)(
+                function
+            )
+            return function
+
+        return decorate
+
     def add_wasm(
         self,
         path: str | Path,
@@ -285,6 +317,7 @@ class MeshAgent:
                 "healthInterval": settings.health_interval,
                 "capabilities": capabilities,
                 "dependencies": [d.model_dump(mode="json") for d in self.dependencies],
+                **await self._offerings(),
             },
         }
         try:
@@ -294,6 +327,44 @@ class MeshAgent:
             raise ValueError(f"this agent's record is invalid: {problems}") from None
 
     # -- internals -------------------------------------------------------------------------
+
+    async def _offerings(self) -> dict[str, Any]:
+        """The prompts, resources and resource templates of the MCP server, as the record
+        advertises them."""
+        prompts = [
+            {
+                "name": prompt.name,
+                "description": prompt.description or "",
+                "arguments": [
+                    {
+                        "name": argument.name,
+                        "description": argument.description or "",
+                        "required": bool(argument.required),
+                    }
+                    for argument in prompt.arguments or ()
+                ],
+            }
+            for prompt in await self.mcp.list_prompts()
+        ]
+        resources = [
+            {
+                "uri": str(resource.uri),
+                "name": resource.name,
+                "description": resource.description or "",
+                "mimeType": resource.mime_type or "",
+            }
+            for resource in await self.mcp.list_resources()
+        ]
+        templates = [
+            {
+                "uriTemplate": template.uri_template,
+                "name": template.name,
+                "description": template.description or "",
+                "mimeType": template.mime_type or "",
+            }
+            for template in await self.mcp.list_resource_templates()
+        ]
+        return {"prompts": prompts, "resources": resources, "resourceTemplates": templates}
 
     async def _resolve(
         self, dependency: DependencySpec, loop: asyncio.AbstractEventLoop

@@ -77,6 +77,27 @@ class MeshAgentDecorator:
 
         return decorate(fn) if fn is not None else decorate
 
+    def prompt(
+        self, fn: F | None = None, *, name: str | None = None, description: str | None = None
+    ) -> Any:
+        """``@mesh_agent.prompt``: an MCP prompt of the process's agent (see
+        :meth:`MeshAgent.prompt`)."""
+        return default_agent().prompt(fn, name=name, description=description)
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+    ) -> Callable[[F], F]:
+        """``@mesh_agent.resource(uri)``: an MCP resource of the process's agent (see
+        :meth:`MeshAgent.resource`)."""
+        return default_agent().resource(
+            uri, name=name, description=description, mime_type=mime_type
+        )
+
     def run(self) -> None:
         """Serve the process's agent until SIGTERM or SIGINT."""
         default_agent().run()

@@ -50,7 +50,6 @@ _HEADERS = {
     "accept": "application/json, text/event-stream",
     "content-type": "application/json",
     "mcp-protocol-version": PROTOCOL_VERSION,
-    "mcp-method": "tools/call",
 }
 # A gateway's answers that mean the server behind it never got the request.
 _UNREACHED_STATUSES = frozenset({502, 503, 504})
@@ -149,34 +148,9 @@ class McpHttpClient:
             raise ProviderUnreachable(f"{self.endpoint}: the provider has left")
         if self._fallback is not None:
             return await self._call_through_session(name, arguments)
-        request_id = next(self._ids)
-        body = {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "tools/call",
-            "params": {
-                "name": name,
-                "arguments": arguments,
-                "_meta": with_trace_context(
-                    {
-                        PROTOCOL_VERSION_META_KEY: PROTOCOL_VERSION,
-                        CLIENT_CAPABILITIES_META_KEY: {},
-                        CLIENT_INFO_META_KEY: _CLIENT_INFO,
-                    }
-                ),
-            },
-        }
-        headers = {**_HEADERS, "mcp-name": encode_header_value(name)}
-        headers.update(_param_headers(name, input_schema, arguments))
-        status, message = await self._post(body, headers, request_id)
-        if status == 401 and self._authorization is not None:
-            # The token expired, or the registry that issued it restarted: once more, afresh.
-            self._authorization.refused()
-            status, message = await self._post(body, headers, request_id)
-        if status == 401:
-            if self._authorization is None:
-                raise McpProtocolError(-32001, f"{self.endpoint} requires a token")
-            raise McpProtocolError(-32001, f"{self.endpoint} refused the call token")
+        params = {"name": name, "arguments": arguments}
+        extra = _param_headers(name, input_schema, arguments)
+        status, message = await self._request("tools/call", params, name, extra)
         if message is None:
             if status in _UNREACHED_STATUSES:
                 raise ProviderUnreachable(f"{self.endpoint}: HTTP {status}")
@@ -193,6 +167,65 @@ class McpHttpClient:
             code, text = failure.get("code", -32603), failure.get("message", "")
             raise McpProtocolError(int(code), str(text))
         return _tool_result(message.get("result") or {})
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str]) -> dict[str, Any]:
+        """The prompt ``name`` with ``arguments``, as the server's ``prompts/get`` result."""
+        return await self._other("prompts/get", {"name": name, "arguments": dict(arguments)}, name)
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        """The resource at ``uri``, as the server's ``resources/read`` result."""
+        return await self._other("resources/read", {"uri": uri}, uri)
+
+    async def _other(self, method: str, params: dict[str, Any], name: str) -> dict[str, Any]:
+        """A request besides a tool call: its result, or the error it raises."""
+        if self._closed:
+            raise ProviderUnreachable(f"{self.endpoint}: the provider has left")
+        if self._fallback is None:
+            status, message = await self._request(method, params, name, {})
+            if message is None:
+                if status in _UNREACHED_STATUSES:
+                    raise ProviderUnreachable(f"{self.endpoint}: HTTP {status}")
+                raise McpProtocolError(-32603, f"{self.endpoint} answered HTTP {status}")
+            failure = message.get("error")
+            if failure is None:
+                result: dict[str, Any] = message.get("result") or {}
+                return result
+            if not isinstance(failure, dict) or failure.get("code") != UNSUPPORTED_PROTOCOL_VERSION:
+                code = failure.get("code", -32603) if isinstance(failure, dict) else -32603
+                text = failure.get("message", "") if isinstance(failure, dict) else ""
+                raise McpProtocolError(int(code), str(text) or f"{method} failed")
+            await self._switch_to_session()
+        return await self._through_session(method, params)
+
+    async def _request(
+        self, method: str, params: dict[str, Any], name: str, extra: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any] | None]:
+        """POST one request of protocol 2026-07-28, self-contained (no session); retried once
+        with a new call token if the server refused the one it carried."""
+        request_id = next(self._ids)
+        meta = {
+            PROTOCOL_VERSION_META_KEY: PROTOCOL_VERSION,
+            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_INFO_META_KEY: _CLIENT_INFO,
+        }
+        body = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": method,
+            "params": {**params, "_meta": with_trace_context(meta)},
+        }
+        headers = {**_HEADERS, "mcp-method": method, "mcp-name": encode_header_value(name)}
+        headers.update(extra)
+        status, message = await self._post(body, headers, request_id)
+        if status == 401 and self._authorization is not None:
+            # The token expired, or the registry that issued it restarted: once more, afresh.
+            self._authorization.refused()
+            status, message = await self._post(body, headers, request_id)
+        if status == 401:
+            if self._authorization is None:
+                raise McpProtocolError(-32001, f"{self.endpoint} requires a token")
+            raise McpProtocolError(-32001, f"{self.endpoint} refused the call token")
+        return status, message
 
     async def _post(
         self, body: dict[str, Any], headers: dict[str, str], request_id: int
@@ -247,13 +280,32 @@ class McpHttpClient:
             )
         return self._session
 
-    async def _call_through_session(
-        self, name: str, arguments: dict[str, Any], *, switch: bool = False
-    ) -> ToolResult:
-        if switch and self._fallback is None:
+    async def _switch_to_session(self) -> None:
+        """From now on, reach this server through a session (it predates 2026-07-28)."""
+        if self._fallback is None:
             from fastmcp import Client  # imported only for servers that need it
 
             self._fallback = await self._exit.enter_async_context(Client(self.endpoint))
+
+    async def _through_session(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A prompt or a resource through the session, as its result's JSON."""
+        try:
+            if method == "prompts/get":
+                answer = await self._fallback.get_prompt_mcp(params["name"], params["arguments"])
+            else:
+                answer = await self._fallback.read_resource_mcp(params["uri"])
+        except (httpx.TransportError, OSError) as error:
+            raise ProviderUnreachable(f"{self.endpoint}: {error!r}") from error
+        except Exception as error:  # the server refused it: say so, as for a JSON-RPC error
+            raise McpProtocolError(-32603, str(error)) from error
+        result: dict[str, Any] = answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return result
+
+    async def _call_through_session(
+        self, name: str, arguments: dict[str, Any], *, switch: bool = False
+    ) -> ToolResult:
+        if switch:
+            await self._switch_to_session()
         try:
             result = await self._fallback.call_tool(name, arguments, raise_on_error=False)
         except (httpx.TransportError, OSError) as error:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from mesh_agent.calltokens import CallTokenCache, requires_token
 from mesh_agent.dependency import Dependency
 from mesh_agent.informer import Informer
+from mesh_agent.mcp_http import McpHttpClient
 from mesh_agent.providers import ChannelPool, Provider
 from mesh_registry.client import RegistryClient
 from mesh_registry.discovery import Query
@@ -60,6 +61,7 @@ class ProviderSet:
         self._pool = ChannelPool(tokens)
         self._choices: dict[DependencySpec, _Choices] = {}
         self._agents: dict[str, list[Agent]] = {}  # by capability they provide
+        self._reachable: set[str] = set()  # the endpoints of every agent of the last update
         for dependency in dependencies:
             self._choices[dependency] = self._new_choices(dependency)
         self._task: asyncio.Task[None] | None = None
@@ -171,11 +173,13 @@ class ProviderSet:
     def update(self, agents: Iterable[Agent], covering: Iterable[str] | None = None) -> None:
         """Take the current set of agents: every provider of the ``covering`` capabilities
         (default: all of this set's)."""
+        agents = list(agents)
         by_capability: dict[str, list[Agent]] = {}
         for agent in agents:
             for name in {capability.name for capability in agent.spec.capabilities}:
                 by_capability.setdefault(name, []).append(agent)
         self._agents = by_capability
+        self._reachable = {agent.spec.endpoint for agent in agents}
         self._known = frozenset(self.capabilities if covering is None else covering)
         # Dependencies on one capability share each provider: what one call learns (that it
         # could not be reached) the others know too.
@@ -189,7 +193,14 @@ class ProviderSet:
 
     async def prune(self) -> None:
         """Close the connections of providers that left."""
-        await self._pool.keep_only(self._endpoints())
+        await self._pool.keep_only(self._endpoints() | self._reachable)
+
+    def reach(self, agent: Agent) -> McpHttpClient:
+        """A connection to ``agent`` for requests besides tool calls (prompts, resources),
+        from the same pool, with call tokens if it requires them; kept while the agent is one
+        of those :meth:`update` was given."""
+        audience = agent.key if requires_token(agent) else None
+        return self._pool.channel(agent.spec.endpoint, audience)
 
     def _new_choices(self, dependency: DependencySpec) -> _Choices:
         return _Choices(Query.for_dependency(dependency, self._namespace))

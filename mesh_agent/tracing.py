@@ -70,13 +70,18 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None) -> bo
 
 
 @contextmanager
-def call_span(capability: str, provider: str) -> Iterator[Span]:
-    """The client span of one mesh call of ``capability`` (``provider``: who it goes to
-    first; each provider tried is an event on it)."""
+def call_span(target: str, provider: str, method: str = "tools/call") -> Iterator[Span]:
+    """The client span of one mesh request: a call of capability ``target`` (or ``method``
+    of the prompt or resource ``target``); ``provider``: who it goes to first (each provider
+    tried is an event on it)."""
+    calling = method == "tools/call"
     with TRACER.start_as_current_span(
-        f"mesh call {capability}",
+        f"mesh call {target}" if calling else f"mesh {method} {target}",
         kind=SpanKind.CLIENT,
-        attributes={"mcp.method.name": "tools/call", "mesh.capability": capability},
+        attributes={
+            "mcp.method.name": method,
+            ("mesh.capability" if calling else "mesh.target"): target,
+        },
     ) as span:
         if span.is_recording():
             span.set_attribute("mesh.provider", provider)

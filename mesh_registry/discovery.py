@@ -20,6 +20,7 @@ from mesh_registry import validation
 from mesh_registry.errors import BadRequest
 from mesh_registry.model import Agent, Capability, DependencySpec, Phase
 from mesh_registry.selector import EVERYTHING, Selector, parse_selector
+from mesh_registry.uri_templates import fits
 from mesh_registry.versions import (
     PrecedenceKey,
     VersionRange,
@@ -93,6 +94,8 @@ class Query:
     phases: frozenset[Phase] | None = None  # None: any phase
     version: VersionRange | None = None
     tags: TagFilter = field(default_factory=TagFilter)
+    prompts: frozenset[str] = frozenset()  # offered by name: any, or all as ``match`` says
+    resource: str = ""  # served: a resource at this URI, or a template it fits
     # Derived, for speed: matching runs once per candidate.
     _phase_tuple: tuple[Phase, ...] | None = field(init=False, repr=False, compare=False)
     _checks_entries: bool = field(init=False, repr=False, compare=False)
@@ -115,9 +118,20 @@ class Query:
         phases: Iterable[str | Phase] | None = None,
         version: str = "",
         tags: Iterable[str] = (),
+        prompts: Iterable[str] = (),
+        resource: str = "",
     ) -> Query:
         """A query from the strings a request carries; raise :class:`QueryError`."""
         names = frozenset(capabilities)
+        prompt_names = frozenset(prompts)
+        for name in prompt_names:
+            problems = validation.tool_name_errors(name)
+            if problems:
+                raise QueryError("prompt", f"invalid prompt name {name!r}: {problems[0]}")
+        if resource:
+            problems = validation.resource_uri_errors(resource)
+            if problems:
+                raise QueryError("resource", f"invalid resource URI {resource!r}: {problems[0]}")
         for name in names:
             problems = validation.capability_name_errors(name)
             if problems:
@@ -140,6 +154,8 @@ class Query:
             phases=None if phases is None else _parse_phases(phases),
             version=_parse_range(version),
             tags=TagFilter.parse(tags),
+            prompts=prompt_names,
+            resource=resource,
         )
 
     @classmethod
@@ -194,7 +210,18 @@ class Query:
             return False
         if self._phase_tuple is not None and agent.status.phase not in self._phase_tuple:
             return False
+        if (self.prompts or self.resource) and not self._offers(agent):
+            return False
         return self.selector.matches(agent.metadata.labels)
+
+    def _offers(self, agent: Agent) -> bool:
+        """The prompts asked for (any of them, or all as ``match`` says), and the resource."""
+        if self.prompts:
+            offered = {prompt.name for prompt in agent.spec.prompts}
+            found = self.prompts & offered
+            if not found or (self.match is Match.ALL and found != self.prompts):
+                return False
+        return not self.resource or serves(agent, self.resource)
 
     @property
     def _constrains_capabilities(self) -> bool:
@@ -239,3 +266,10 @@ def _parse_range(version: str) -> VersionRange | None:
     except ValueError as error:
         raise QueryError("version", str(error)) from None
     return None if parsed.any else parsed
+
+
+def serves(agent: Agent, uri: str) -> bool:
+    """Whether ``agent`` serves the resource at ``uri``: as a resource, or by a template."""
+    return any(r.uri == uri for r in agent.spec.resources) or any(
+        fits(t.uri_template, uri) for t in agent.spec.resource_templates
+    )

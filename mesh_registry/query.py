@@ -63,6 +63,8 @@ class AgentQuery:
     phases: tuple[str, ...] | None = None
     version: str = ""
     tags: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    resource: str = ""
     limit: int | None = None
     continue_token: str | None = None
 
@@ -90,6 +92,8 @@ class AgentQuery:
             phases=self.phases if self.phases is not None else default_phases,
             version=self.version,
             tags=self.tags,
+            prompts=self.prompts,
+            resource=self.resource,
         )
 
     def _selector(self) -> str | Selector:
@@ -175,6 +179,25 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Tags of the capability: `x` required, `+x` preferred, `-x` excluded.",
         _ANY,
         repeated=True,
+    ),
+    Parameter(
+        "prompts",
+        "prompt",
+        "prompts",
+        validation.TOOL_NAME.schema(),
+        "Agents offering these MCP prompts: any of them in a list or a watch, every one of them"
+        " in a discovery.",
+        _ANY,
+        repeated=True,
+    ),
+    Parameter(
+        "resource",
+        "resource",
+        "resource",
+        validation.RESOURCE_URI.schema(),
+        "Agents serving the MCP resource at this URI (a resource of theirs, or one of their"
+        " resource templates fits it).",
+        _ANY,
     ),
     Parameter(
         "namespace",

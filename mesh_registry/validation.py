@@ -24,6 +24,8 @@ TOOL_NAME_MAX_LENGTH = 128
 TAG_MAX_LENGTH = 63
 VERSION_MAX_LENGTH = 256
 ENDPOINT_MAX_LENGTH = 2048
+RESOURCE_URI_MAX_LENGTH = 2048
+MIME_TYPE_MAX_LENGTH = 255
 
 # Character classes are spelled out in ASCII: \d, \w and \s match other scripts' characters
 # in Python's engine but not in ECMA-262's, which JSON Schema validators follow.
@@ -35,6 +37,12 @@ _CAPABILITY_SEGMENT_FMT = "[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?"
 _CAPABILITY_NAME_FMT = rf"{_CAPABILITY_SEGMENT_FMT}(\.{_CAPABILITY_SEGMENT_FMT})*"
 _TOOL_NAME_FMT = "[A-Za-z0-9_.-]+"
 _TAG_FMT = "[a-z0-9]([-a-z0-9_.]*[a-z0-9])?"
+# An absolute URI (or an RFC 6570 template of one): a scheme, ':', then printable ASCII only
+# (no spaces or control characters; anything else percent-encoded).
+_RESOURCE_URI_FMT = "[A-Za-z][A-Za-z0-9+.-]*:[!-~]*"
+# RFC 6838: type/subtype, each a restricted name (parameters are not part of it here).
+_MIME_NAME = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME_TYPE_FMT = f"{_MIME_NAME}/{_MIME_NAME}"
 # semver.org's grammar, with [0-9] for \d.
 _NUMBER = "(0|[1-9][0-9]*)"
 _PRERELEASE_PART = "(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
@@ -126,6 +134,8 @@ TAG = Rule(_TAG_FMT, TAG_MAX_LENGTH)
 TAG_FILTER = Rule(f"[+-]?[a-z0-9]([-a-z0-9_.]{{0,{TAG_MAX_LENGTH - 2}}}[a-z0-9])?")
 SEMVER = Rule(_SEMVER_FMT, VERSION_MAX_LENGTH)
 ENDPOINT = Rule(_ENDPOINT_FMT, ENDPOINT_MAX_LENGTH)
+RESOURCE_URI = Rule(_RESOURCE_URI_FMT, RESOURCE_URI_MAX_LENGTH)
+MIME_TYPE = Rule(_MIME_TYPE_FMT, MIME_TYPE_MAX_LENGTH)
 
 _DNS1123_LABEL = re.compile(_DNS1123_LABEL_FMT)
 _DNS1123_SUBDOMAIN = re.compile(_DNS1123_SUBDOMAIN_FMT)
@@ -136,6 +146,8 @@ _TOOL_NAME = re.compile(_TOOL_NAME_FMT)
 _TAG = re.compile(_TAG_FMT)
 _SEMVER = re.compile(_SEMVER_FMT)
 _ENDPOINT = re.compile(_ENDPOINT_FMT)
+_RESOURCE_URI = re.compile(_RESOURCE_URI_FMT)
+_MIME_TYPE = re.compile(_MIME_TYPE_FMT)
 
 
 def nesting_depth(value: Any, limit: int) -> int:
@@ -355,4 +367,30 @@ def endpoint_errors(value: str) -> list[str]:
             " address, the port 1 to 65535, and only URI characters (no spaces; percent-encode"
             " anything else)"
         ]
+    return []
+
+
+def resource_uri_errors(value: str) -> list[str]:
+    """Problems with ``value`` as an MCP resource URI or URI template."""
+    if len(value) > RESOURCE_URI_MAX_LENGTH:
+        return [max_length_error(RESOURCE_URI_MAX_LENGTH)]
+    if not _matches(_RESOURCE_URI, value):
+        return [
+            regex_error(
+                "must be an absolute URI: a scheme, ':', then printable ASCII characters only"
+                " (no spaces; percent-encode anything else)",
+                _RESOURCE_URI_FMT,
+                "file:///srv/notes.txt",
+                "notes://{id}",
+            )
+        ]
+    return []
+
+
+def mime_type_errors(value: str) -> list[str]:
+    """Problems with ``value`` as a MIME type (``type/subtype``)."""
+    if len(value) > MIME_TYPE_MAX_LENGTH:
+        return [max_length_error(MIME_TYPE_MAX_LENGTH)]
+    if not _matches(_MIME_TYPE, value):
+        return [regex_error("must be a MIME type", _MIME_TYPE_FMT, "text/plain")]
     return []

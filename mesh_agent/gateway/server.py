@@ -1,4 +1,5 @@
-"""The gateway: every capability of the mesh it selects as a tool of one MCP server.
+"""The gateway: every capability of the mesh it selects as a tool of one MCP server, and the
+prompts and resources of the same agents as its own.
 
 One watch of the registry (``Informer``) feeds one ``ProviderSet``, the SDK's own choice of
 providers: a call through the gateway is routed exactly as an injected dependency's call
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,22 +24,50 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ServerEvent,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mesh_agent.calltokens import CallTokenCache
+from mesh_agent.dependency import MAX_ATTEMPTS
 from mesh_agent.gateway.catalogue import ExposedTool, Selection, catalogue, listing, search
 from mesh_agent.gateway.meta import META_TOOLS, MetaArgumentError, MetaCall
+from mesh_agent.gateway.offered import Offerings
 from mesh_agent.informer import Informer
-from mesh_agent.mcp_http import McpProtocolError, ProviderUnreachable, ToolCallError
+from mesh_agent.mcp_http import McpHttpClient, McpProtocolError, ProviderUnreachable, ToolCallError
 from mesh_agent.provider_set import ProviderSet
+from mesh_agent.tracing import call_span
 from mesh_registry import __version__
 from mesh_registry.client import RegistryClient
-from mesh_registry.model import Agent, DependencySpec, ObjectKey
+from mesh_registry.model import (
+    Agent,
+    DependencySpec,
+    ObjectKey,
+    Prompt,
+    Resource,
+    ResourceTemplate,
+)
 from mesh_registry.selector import SelectorError
 
 log = logging.getLogger(__name__)
 
+# The MCP error of a resource no agent serves (the specification's "Resource not found").
+RESOURCE_NOT_FOUND = -32002
+_EVENTS: dict[str, ServerEvent] = {
+    "tools": ToolsListChanged(),
+    "prompts": PromptsListChanged(),
+    "resources": ResourcesListChanged(),
+}
+_EVERY_LIST_CHANGES = NotificationOptions(
+    tools_changed=True, prompts_changed=True, resources_changed=True
+)
 # Open subscriptions/listen streams, and the events each may hold unread.
 MAX_SUBSCRIPTIONS = 1024
 MAX_BUFFERED_EVENTS = 64
@@ -72,6 +101,7 @@ class Gateway:
         )
         self._tools: dict[str, ExposedTool] = {}
         self._listed: list[types.Tool] = []  # made once per change, not once per tools/list
+        self._offerings = Offerings()
         self._specs: dict[str, DependencySpec] = {}
         self._ready = asyncio.Event()
         self._bus = InMemorySubscriptionBus()
@@ -81,7 +111,6 @@ class Gateway:
         # Connections of clients of handshake-era protocols that listed the tools: they are
         # told of changes on their standalone stream (gone with the connection).
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._notifying: asyncio.Task[None] | None = None
         self.server = _Server(
             options.name,
             version=__version__,
@@ -89,6 +118,11 @@ class Gateway:
             # Without it the server lists every tool on each call to check the call's headers.
             get_tool_input_schema=self._input_schema,
             on_call_tool=self._call_tool,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
             on_subscriptions_listen=self._listen,
         )
 
@@ -119,26 +153,37 @@ class Gateway:
         self._providers.replace(specs.values())
         self._providers.update(agents.values(), capabilities)
         tools = catalogue(capabilities, lambda name: self._providers.providers(specs[name]))
-        changed = listing(tools) != listing(self._tools)
-        if changed:
+        changed: set[str] = set()
+        if listing(tools) != listing(self._tools):
             self._listed = [_tool(tool) for tool in tools.values()]
+            if not self._options.meta_tools:
+                changed.add("tools")
         self._tools = tools
         self._specs = specs
+        offerings = Offerings.of(agents.values())
+        for kind, before, after in zip(
+            ("prompts", "resources", "resources"),
+            self._offerings.listings(),
+            offerings.listings(),
+            strict=True,
+        ):
+            if before != after:
+                changed.add(kind)
+        self._offerings = offerings
         self._ready.set()
-        if changed and not self._options.meta_tools:
-            self._tools_changed()
+        if changed:
+            asyncio.get_running_loop().create_task(self._notify(changed))
 
-    def _tools_changed(self) -> None:
-        if self._notifying is None or self._notifying.done():
-            self._notifying = asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        await self._bus.publish(ToolsListChanged())
+    async def _notify(self, changed: set[str]) -> None:
+        """Tell the listening clients which of their lists changed."""
+        for kind in sorted(changed):
+            await self._bus.publish(_EVENTS[kind])
         for connection in list(self._connections):
             try:
-                await connection.send_tool_list_changed()
+                for kind in sorted(changed):
+                    await getattr(connection, f"send_{kind[:-1]}_list_changed")()
             except Exception as error:  # a client that went away: forget it
-                log.debug("tools/list_changed not sent: %r", error)
+                log.debug("list_changed not sent: %r", error)
                 self._connections.discard(connection)
 
     # -- MCP -------------------------------------------------------------------------------
@@ -152,8 +197,7 @@ class Gateway:
     async def _list_tools(
         self, context: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        if context.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            self._connections.add(_connection(context.session))
+        self._follow_changes(context)
         if self._options.meta_tools:
             return types.ListToolsResult(tools=list(META_TOOLS))
         return types.ListToolsResult(tools=self._listed)
@@ -171,6 +215,81 @@ class Gateway:
         if meta.capability is None:
             return self._available(meta.namespace, meta.selector, meta.query)
         return await self.call(meta.capability, meta.arguments, tool=meta.tool)
+
+    async def _list_prompts(
+        self, context: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        self._follow_changes(context)
+        return types.ListPromptsResult(
+            prompts=[_prompt(o.item) for o in self._offerings.prompts.values()]
+        )
+
+    async def _get_prompt(
+        self, context: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        offered = self._offerings.prompts.get(params.name)
+        if offered is None:
+            raise MCPError(types.INVALID_PARAMS, f"no healthy agent offers prompt {params.name!r}")
+        arguments = dict(params.arguments or {})
+        answer = await self._first_answer(
+            offered.agents,
+            ("prompts/get", params.name),
+            lambda channel: channel.get_prompt(params.name, arguments),
+        )
+        return types.GetPromptResult.model_validate(answer)
+
+    async def _list_resources(
+        self, context: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        self._follow_changes(context)
+        return types.ListResourcesResult(
+            resources=[_resource(o.item) for o in self._offerings.resources.values()]
+        )
+
+    async def _list_templates(
+        self, context: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        self._follow_changes(context)
+        return types.ListResourceTemplatesResult(
+            resource_templates=[_template(o.item) for o in self._offerings.templates.values()]
+        )
+
+    async def _read_resource(
+        self, context: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        agents = self._offerings.readers(uri)
+        if not agents:
+            raise MCPError(RESOURCE_NOT_FOUND, f"no healthy agent serves resource {uri!r}")
+        answer = await self._first_answer(
+            agents, ("resources/read", uri), lambda channel: channel.read_resource(uri)
+        )
+        return types.ReadResourceResult.model_validate(answer)
+
+    async def _first_answer(
+        self,
+        agents: Sequence[Agent],
+        what: tuple[str, str],
+        request: Callable[[McpHttpClient], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """The answer of the first of ``agents`` that can be reached to ``request`` (``what``:
+        its method and target); a refusal is the client's error, as the agent put it."""
+        method, target = what
+        unreachable = []
+        for agent in agents[:MAX_ATTEMPTS]:
+            with call_span(target, str(agent.key), method):
+                try:
+                    return await request(self._providers.reach(agent))
+                except ProviderUnreachable:
+                    unreachable.append(str(agent.key))
+                except McpProtocolError as error:
+                    raise MCPError(error.code, str(error)) from None
+        raise MCPError(types.INTERNAL_ERROR, f"no agent could be reached: {', '.join(unreachable)}")
+
+    def _follow_changes(self, context: ServerRequestContext[Any]) -> None:
+        """A client of a handshake-era protocol that lists: told of changes from now on."""
+        if context.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            self._connections.add(_connection(context.session))
 
     async def call(
         self, capability: str, arguments: Mapping[str, Any], tool: str | None = None
@@ -215,7 +334,7 @@ class _Server(Server[Any]):
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
+            notification_options or _EVERY_LIST_CHANGES,
             experimental_capabilities,
             extensions,
         )
@@ -240,6 +359,37 @@ def _tool(tool: ExposedTool) -> types.Tool:
         description=tool.description or None,
         input_schema=dict(tool.input_schema),
         output_schema=None if tool.output_schema is None else dict(tool.output_schema),
+    )
+
+
+def _prompt(prompt: Prompt) -> types.Prompt:
+    return types.Prompt(
+        name=prompt.name,
+        description=prompt.description or None,
+        arguments=[
+            types.PromptArgument(
+                name=a.name, description=a.description or None, required=a.required
+            )
+            for a in prompt.arguments
+        ],
+    )
+
+
+def _resource(resource: Resource) -> types.Resource:
+    return types.Resource(
+        uri=resource.uri,
+        name=resource.name,
+        description=resource.description or None,
+        mime_type=resource.mime_type or None,
+    )
+
+
+def _template(template: ResourceTemplate) -> types.ResourceTemplate:
+    return types.ResourceTemplate(
+        uri_template=template.uri_template,
+        name=template.name,
+        description=template.description or None,
+        mime_type=template.mime_type or None,
     )
 
 

@@ -21,6 +21,7 @@ from mesh_agent.sidecar.child import (
     RestartPolicy,
     display_name,
 )
+from mesh_agent.sidecar.offerings import OfferingMirror
 from mesh_agent.sidecar.tools import ToolMirror
 
 log = logging.getLogger("mesh_agent.sidecar")
@@ -113,6 +114,7 @@ async def serve(
 
     async def tools_changed(tools: list[mcp_types.Tool]) -> None:
         served = mirror.update(tools)
+        offerings.update(*await child.offerings())
         if await agent.refresh():
             log.info("the server's tools changed: registered again with %s", ", ".join(served))
 
@@ -125,6 +127,7 @@ async def serve(
         probe_timeout=max(0.5, min(5.0, interval)),
     )
     mirror = ToolMirror(server, child, prefix=prefix)
+    offerings = OfferingMirror(server, child)
     # The agent's probe: heartbeats only while the child answers.
     agent = MeshAgent(
         mcp=server, capability_prefix=prefix, probe=child.check, default_name=display_name(command)

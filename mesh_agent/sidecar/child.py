@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types
 from fastmcp import Client
@@ -35,6 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 5.0  # seconds to stop a child
@@ -266,9 +267,60 @@ class ChildServer:
                 raise ToolError(f"{name}: the server stopped during the call") from None
             raise ToolError(f"{name}: {error}") from None
 
+    async def get_prompt(self, name: str, arguments: dict[str, Any]) -> mcp_types.GetPromptResult:
+        """The child's prompt ``name``; ``MCPError`` if it is not up or refuses."""
+        client = self._up_client(name)
+        answer: mcp_types.GetPromptResult = await asyncio.wait_for(
+            client.get_prompt_mcp(name, arguments), self.call_timeout
+        )
+        return answer
+
+    async def read_resource(self, uri: str) -> mcp_types.ReadResourceResult:
+        """The child's resource at ``uri``; ``MCPError`` if it is not up or refuses."""
+        client = self._up_client(uri)
+        answer: mcp_types.ReadResourceResult = await asyncio.wait_for(
+            client.read_resource_mcp(uri), self.call_timeout
+        )
+        return answer
+
+    async def offerings(
+        self,
+    ) -> tuple[list[mcp_types.Prompt], list[mcp_types.Resource], list[mcp_types.ResourceTemplate]]:
+        """The child's prompts, resources and resource templates (none of what it does not
+        offer, or while it is not up)."""
+        client = self._client
+        if client is None:
+            return [], [], []
+        return (
+            await self._listed(client.list_prompts()),
+            await self._listed(client.list_resources()),
+            await self._listed(client.list_resource_templates()),
+        )
+
+    async def _listed(self, listing: Awaitable[list[T]]) -> list[T]:
+        """What ``listing`` answers; nothing if the child offers none of it (the method is
+        not found), or fails to answer (that is the monitor's to notice)."""
+        try:
+            return await asyncio.wait_for(listing, self.probe_timeout * 3)
+        except Exception:
+            return []
+
+    def _up_client(self, target: str) -> Client[StdioTransport]:
+        client = self._client
+        if client is None or not self.up.is_set():
+            raise MCPError(-32603, f"{target}: the server is not running (it is being restarted)")
+        return client
+
     # -- tools -----------------------------------------------------------------------------
 
     async def _on_message(self, message: Any) -> None:
+        if isinstance(
+            message,
+            mcp_types.PromptListChangedNotification | mcp_types.ResourceListChangedNotification,
+        ):
+            task = asyncio.get_running_loop().create_task(self._publish(self.tools))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if isinstance(message, mcp_types.ToolListChangedNotification):
             # Not in the handler itself: it runs in the session's receive loop, which must
             # keep going for tools/list to be answered.

@@ -4,6 +4,7 @@
 - ``base``: what every type shares (API version, limits, phases, the object key, the base model);
 - ``agent``: the Agent object, and how a client's JSON and a stored record become one;
 - ``api``: lists, heartbeats, call tokens, ``Status`` errors, watch events, delete options;
+- ``offerings``: the prompts and resources an agent offers besides its tools;
 - ``checks``: the field checks of client input; ``fields``: their errors, named by field path;
 - ``schemas``: the JSON Schemas published for requests.
 """
@@ -48,6 +49,7 @@ from mesh_registry.model.base import (
     Transport,
 )
 from mesh_registry.model.fields import FieldError, field_errors, field_path
+from mesh_registry.model.offerings import Prompt, PromptArgument, Resource, ResourceTemplate
 from mesh_registry.model.schemas import (
     RequestSchemas,
     agent_request_schema,
@@ -80,7 +82,11 @@ __all__ = [
     "ObjectMeta",
     "Phase",
     "Preconditions",
+    "Prompt",
+    "PromptArgument",
     "RequestSchemas",
+    "Resource",
+    "ResourceTemplate",
     "Status",
     "StatusCause",
     "StatusDetails",

@@ -25,6 +25,7 @@ from mesh_registry.model.base import (
     Transport,
 )
 from mesh_registry.model.checks import TRUSTED, check, check_schema, check_tags, checked, invalid
+from mesh_registry.model.offerings import Prompt, Resource, ResourceTemplate, unique
 from mesh_registry.selector import (
     MAX_REQUIREMENTS,
     MAX_SELECTOR_LENGTH,
@@ -244,6 +245,11 @@ class AgentSpec(MeshModel):
     )
     capabilities: list[Capability] = Field(default_factory=list, max_length=Limits.CAPABILITIES)
     dependencies: list[DependencySpec] = Field(default_factory=list, max_length=Limits.DEPENDENCIES)
+    prompts: list[Prompt] = Field(default_factory=list, max_length=Limits.PROMPTS)
+    resources: list[Resource] = Field(default_factory=list, max_length=Limits.RESOURCES)
+    resource_templates: list[ResourceTemplate] = Field(
+        default_factory=list, max_length=Limits.RESOURCE_TEMPLATES
+    )
 
     @checked("endpoint")
     def _valid_endpoint(endpoint: str) -> str:
@@ -252,12 +258,19 @@ class AgentSpec(MeshModel):
 
     @checked("capabilities")
     def _unique_capabilities(capabilities: list[Capability]) -> list[Capability]:
-        seen: set[str] = set()
-        for capability in capabilities:
-            if capability.name in seen:
-                raise invalid(f"capability {capability.name!r} is declared more than once")
-            seen.add(capability.name)
-        return capabilities
+        return unique(capabilities, lambda c: c.name, "capability")
+
+    @checked("prompts")
+    def _unique_prompts(prompts: list[Prompt]) -> list[Prompt]:
+        return unique(prompts, lambda p: p.name, "prompt")
+
+    @checked("resources")
+    def _unique_resources(resources: list[Resource]) -> list[Resource]:
+        return unique(resources, lambda r: r.uri, "resource")
+
+    @checked("resource_templates")
+    def _unique_templates(templates: list[ResourceTemplate]) -> list[ResourceTemplate]:
+        return unique(templates, lambda t: t.uri_template, "resource template")
 
     def capability(self, name: str) -> Capability | None:
         """The declared capability called ``name``, if any."""

@@ -28,6 +28,11 @@ class Limits:
     # far from the depth at which parsers give up (and a stored record could not be read).
     SCHEMA_DEPTH = 64
     DESCRIPTION_CHARS = 4096
+    PROMPTS = 128
+    PROMPT_ARGUMENTS = 32
+    RESOURCES = 256
+    RESOURCE_TEMPLATES = 64
+    TITLE_CHARS = 256
     ENDPOINT_CHARS = validation.ENDPOINT_MAX_LENGTH
     HEALTH_INTERVAL_MIN = 0.1
     HEALTH_INTERVAL_MAX = 86400.0

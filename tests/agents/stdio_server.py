@@ -4,7 +4,8 @@ Its tools: ``echo``; ``pid`` (its process id); ``environment`` (a variable it se
 ``add_tool`` (adds a tool and tells the client its tools changed); ``crash`` (exits at once,
 mid-call); ``sleep`` (answers late); ``freeze`` (blocks its event loop: it answers nothing
 any more, though it runs).
-``STDIO_SERVER_EXTRA_TOOL`` names one more tool to have from the start.
+``STDIO_SERVER_EXTRA_TOOL`` names one more tool to have from the start. Besides tools, a
+prompt (``greet``), a resource (``memo://today``) and a resource template (``memo://{day}``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ server = FastMCP("stdio-test-server")
 def echo(text: str) -> str:
     """Return the text unchanged."""
     return text
+
+
+@server.prompt
+def greet(name: str) -> str:
+    """Greet someone."""
+    return f"Say hello to {name}."
+
+
+@server.resource("memo://today", mime_type="text/plain")
+def today() -> str:
+    """Today's memo."""
+    return "nothing planned"
+
+
+@server.resource("memo://{day}")
+def memo(day: str) -> str:
+    """The memo of a day."""
+    return f"memo of {day}"
 
 
 @server.tool

@@ -18,11 +18,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import fastmcp
 import httpx
 import pytest
+from fastmcp.exceptions import ToolError
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.support.agent_processes import MCP_MESH, AgentProcess, GatewayProcess
 from tests.support.processes import ROOT, RegistryProcess, running_registry
@@ -62,6 +65,7 @@ def mesh() -> Iterator[Mesh]:
             found.start("echo-0", MESH_AGENT_LABELS="replica=r0")
             found.start("echo-1", MESH_AGENT_LABELS="replica=r1")
             found.start("relay", "consumer.py")
+            found.start("librarian", "librarian.py")
             yield found
         finally:
             for agent in found.agents.values():
@@ -139,6 +143,11 @@ def healthy_capabilities(registry: RegistryProcess) -> set[str]:
     }
 
 
+def discovered(registry: RegistryProcess, params: dict[str, str]) -> list[str]:
+    found = httpx.get(registry.url + "/api/v1/discover", params=params).json()
+    return [agent["metadata"]["name"] for agent in found["items"]]
+
+
 async def tool_names(client: Any) -> set[str]:
     return {tool.name for tool in (await client.list_tools()).tools}
 
@@ -189,6 +198,51 @@ async def test_agents_coming_and_going_are_pushed_to_clients(mesh: Mesh, protoco
         assert "echo.new" not in await tool_names(client)
 
 
+@pytest.mark.parametrize("protocol", list(CLIENTS))
+async def test_prompts_and_resources_of_the_agents_are_served_through_it(
+    mesh: Mesh, protocol: str
+) -> None:
+    record = mesh.agents["librarian"].record()
+    assert record is not None
+    assert [p["name"] for p in record["spec"]["prompts"]] == ["summarize"]
+    assert record["spec"]["resourceTemplates"][0]["uriTemplate"] == "notes://{name}"
+    # Discoverable by prompt name and resource URI, as capabilities are.
+    for params in ({"prompt": "summarize"}, {"resource": "notes://third"}):
+        assert discovered(mesh.registry, params) == ["librarian"], params
+    async with CLIENTS[protocol](mesh.gateway, Notified()) as client:
+        (prompt,) = (await client.list_prompts()).prompts
+        assert (prompt.name, prompt.description) == ("summarize", "Ask for a summary of a text.")
+        assert [(a.name, a.required) for a in prompt.arguments] == [
+            ("text", True),
+            ("style", False),
+        ]
+        got = await client.get_prompt("summarize", {"text": "the report", "style": "terse"})
+        assert got.messages[0].content.text == "Summarize in a terse way: the report"
+        resources = (await client.list_resources()).resources
+        assert [(str(r.uri), r.mime_type) for r in resources] == [("notes://index", "text/plain")]
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["notes://{name}"]
+        index = await client.read_resource("notes://index")
+        assert index.contents[0].text == "first, second"
+        one = await client.read_resource("notes://third")  # through the template
+        assert one.contents[0].text == "note third, from librarian"
+        with pytest.raises(MCPError, match="no healthy agent serves resource"):
+            await client.read_resource("elsewhere://x")
+        with pytest.raises(MCPError, match="no healthy agent offers prompt"):
+            await client.get_prompt("nope", {})
+
+
+async def test_a_new_prompt_is_pushed_to_listening_clients(mesh: Mesh) -> None:
+    async with Client(mesh.gateway) as client:
+        async with client.listen(prompts_list_changed=True) as subscription:
+            events = subscription.__aiter__()
+            mesh.start("second-librarian", "librarian.py", TEST_PROMPT="outline")
+            await asyncio.wait_for(events.__anext__(), 10)
+            names = {prompt.name for prompt in (await client.list_prompts()).prompts}
+            assert names == {"summarize", "outline"}
+        mesh.agents.pop("second-librarian").stop()
+
+
 async def test_meta_tools_reach_every_capability_through_two_tools(mesh: Mesh) -> None:
     gateway = GatewayProcess(mesh.registry.url, "--meta-tools")
     try:
@@ -217,6 +271,18 @@ async def test_meta_tools_reach_every_capability_through_two_tools(mesh: Mesh) -
             assert wrong.content[0].text.startswith("x:")
     finally:
         gateway.stop()
+
+
+async def test_fastmcp_clients_call_through_it_too(mesh: Mesh) -> None:
+    async with fastmcp.Client(mesh.gateway) as client:
+        tools = {tool.name for tool in await client.list_tools()}
+        assert tools == healthy_capabilities(mesh.registry)
+        result = await client.call_tool("echo.say", {"text": "fastmcp"})
+        assert result.data["text"] == "fastmcp"
+        with pytest.raises(ToolError, match="it broke"):
+            await client.call_tool("echo.fail", {"reason": "it broke"})
+        (prompt,) = await client.list_prompts()
+        assert prompt.name == "summarize"
 
 
 async def test_globs_and_a_selector_choose_what_is_exposed(mesh: Mesh) -> None:

@@ -200,6 +200,9 @@ def test_tag_filter_parse(tags, required, preferred, excluded) -> None:
         ({"version": ">>1"}, "version"),
         ({"tags": ["+"]}, "tags"),
         ({"tags": ["Fast"]}, "tags"),
+        ({"prompts": ["bad name"]}, "prompt"),
+        ({"resource": "no scheme"}, "resource"),
+        ({"resource": "notes://a b"}, "resource"),
     ],
 )
 def test_bad_queries_name_the_parameter(arguments: dict, parameter: str) -> None:
@@ -207,3 +210,41 @@ def test_bad_queries_name_the_parameter(arguments: dict, parameter: str) -> None
         Query.build(**arguments)
     assert caught.value.parameter == parameter
     assert str(caught.value).startswith(parameter + ":")
+
+
+OFFERING = [
+    Agent.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {"endpoint": f"http://10.0.0.2/{name}", **offers},
+            "status": {"phase": "healthy"},
+        }
+    )
+    for name, offers in (
+        ("writer", {"prompts": [{"name": "summarize"}, {"name": "outline"}]}),
+        ("editor", {"prompts": [{"name": "summarize"}]}),
+        ("notes", {"resources": [{"uri": "notes://index", "name": "Index"}]}),
+        ("archive", {"resourceTemplates": [{"uriTemplate": "notes://{+path}", "name": "Any"}]}),
+        ("silent", {}),
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"prompts": ["summarize"]}, {"writer", "editor"}),
+        ({"prompts": ["summarize", "outline"]}, {"writer", "editor"}),  # any of them
+        ({"prompts": ["summarize", "outline"], "match": Match.ALL}, {"writer"}),
+        ({"prompts": ["missing"]}, set()),
+        ({"resource": "notes://index"}, {"notes", "archive"}),  # a resource, or a template
+        ({"resource": "notes://2026/12/01"}, {"archive"}),
+        ({"resource": "other://index"}, set()),
+        ({"prompts": ["summarize"], "resource": "notes://index"}, set()),  # both must hold
+    ],
+)
+def test_agents_are_found_by_the_prompts_and_resources_they_offer(
+    arguments: dict, expected: set[str]
+) -> None:
+    query = Query.build(**arguments)
+    assert {a.metadata.name for a in OFFERING if query.matches(a)} == expected

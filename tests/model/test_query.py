@@ -128,6 +128,7 @@ def test_openapi_and_mcp_are_made_of_the_same_declarations(operation: Operation)
     rest = {p["name"] for p in openapi_parameters(operation)}
     mcp = set(tool_schema(operation, {})["properties"])
     renamed = {"labelSelector": "selector", "capability": "capabilities", "phase": "phases"}
+    renamed["prompt"] = "prompts"
     renamed["continue"] = "continue_token"
     assert {renamed.get(name, name) for name in rest} <= mcp
     assert ("namespace" in rest) == (operation is Operation.DISCOVER)  # else the path's

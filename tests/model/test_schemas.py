@@ -145,6 +145,9 @@ def base_record() -> dict[str, Any]:
             "endpoint": "http://127.0.0.1:54321/mcp",
             "capabilities": [{"name": "geo.lookup", "tags": ["fast"]}],
             "dependencies": [{"capability": "weather.forecast", "tags": ["+eu"]}],
+            "prompts": [{"name": "summarize", "arguments": [{"name": "text", "required": True}]}],
+            "resources": [{"uri": "notes://all", "name": "All notes", "mimeType": "text/plain"}],
+            "resourceTemplates": [{"uriTemplate": "notes://{id}", "name": "A note"}],
         },
     }
 
@@ -184,6 +187,15 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "spec.dependencies.0.capability": strings(validation.CAPABILITY_NAME),
     "spec.dependencies.0.tags.0": strings(validation.TAG_FILTER),
     "spec.dependencies.0.required": st.one_of(st.booleans(), ANY_JSON),
+    "spec.prompts.0.name": strings(validation.TOOL_NAME),
+    "spec.prompts.0.description": st.text(max_size=5000).map(lambda t: t * 2),
+    "spec.prompts.0.arguments.0.name": strings(validation.TOOL_NAME),
+    "spec.prompts.0.arguments.0.required": st.one_of(st.booleans(), ANY_JSON),
+    "spec.resources.0.uri": strings(validation.RESOURCE_URI),
+    "spec.resources.0.name": st.one_of(st.text(max_size=300), ANY_JSON),
+    "spec.resources.0.mimeType": st.one_of(strings(validation.MIME_TYPE), st.just("")),
+    "spec.resourceTemplates.0.uriTemplate": strings(validation.RESOURCE_URI),
+    "spec.resourceTemplates.0.mimeType": strings(validation.MIME_TYPE),
     "metadata.generation": ANY_JSON,  # set by the registry: anything is accepted, and ignored
     "metadata.creationTimestamp": ANY_JSON,
     "status": ANY_JSON,

@@ -237,3 +237,47 @@ def test_decorators_that_disagree_on_the_agent_are_an_error(fresh_default_agent:
         @mesh_agent(capabilities=["b"], name="two")
         def second() -> str:
             return ""
+
+
+async def test_prompts_and_resources_are_advertised_in_the_record() -> None:
+    agent = MeshAgent("librarian")
+
+    @agent.prompt
+    def summarize(text: str, style: str = "short") -> str:
+        """Ask for a summary."""
+        return text
+
+    @agent.resource("notes://index", mime_type="text/plain", description="The index.")
+    def index() -> str:
+        return ""
+
+    @agent.resource("notes://{name}")
+    def note(name: str) -> str:
+        """One note."""
+        return name
+
+    spec = (await record_of(agent)).spec
+    (prompt,) = spec.prompts
+    assert (prompt.name, prompt.description) == ("summarize", "Ask for a summary.")
+    assert [(a.name, a.required) for a in prompt.arguments] == [("text", True), ("style", False)]
+    (resource,) = spec.resources
+    assert (resource.uri, resource.name, resource.mime_type) == (
+        "notes://index",
+        "index",
+        "text/plain",
+    )
+    assert resource.description == "The index."
+    (template,) = spec.resource_templates
+    assert (template.uri_template, template.description) == ("notes://{name}", "One note.")
+    assert summarize("x") == "x"  # still directly callable
+
+
+async def test_a_resource_the_registry_would_refuse_is_refused_before_serving() -> None:
+    agent = MeshAgent("librarian")
+
+    @agent.resource("notes://index", mime_type="plain text")
+    def broken() -> str:
+        return ""
+
+    with pytest.raises(ValueError, match=r"spec\.resources\[0\]\.mimeType"):
+        await record_of(agent)

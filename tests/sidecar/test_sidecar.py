@@ -65,6 +65,23 @@ async def test_each_tool_becomes_a_capability_and_a_consumer_calls_one(
         assert (await client.call_tool("environment", {"name": "MESH_TOKEN"})).data is None
 
 
+async def test_the_childs_prompts_and_resources_are_served_and_advertised(
+    start_agent: StartAgent,
+) -> None:
+    sidecar = start_sidecar(start_agent, "stdio-offers")
+    spec = sidecar.wait_healthy()["spec"]
+    assert [p["name"] for p in spec["prompts"]] == ["greet"]
+    assert [r["uri"] for r in spec["resources"]] == ["memo://today"]
+    assert [t["uriTemplate"] for t in spec["resourceTemplates"]] == ["memo://{day}"]
+    async with Client(sidecar.endpoint) as client:
+        greeting = await client.get_prompt("greet", {"name": "Ada"})
+        assert greeting.messages[0].content.text == "Say hello to Ada."
+        (today,) = await client.read_resource("memo://today")
+        assert today.text == "nothing planned"
+        (monday,) = await client.read_resource("memo://monday")
+        assert monday.text == "memo of monday"
+
+
 async def test_a_crashed_child_is_restarted_and_heartbeats_stop_meanwhile(
     start_agent: StartAgent,
 ) -> None:
