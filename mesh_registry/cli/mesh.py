@@ -9,6 +9,8 @@
     mcp-mesh run-wasm PATH [--capability C] [--labels k=v,…]
     mcp-mesh sidecar [--capability-prefix P] [--labels k=v,…] -- COMMAND ARGS…
     mcp-mesh gateway [--port P | --stdio] [-n NS] [-l SELECTOR] [--capability GLOB] [--meta-tools]
+    mcp-mesh export [-n NS | -A] [-l SELECTOR] [-o FILE] [--format json|yaml]
+    mcp-mesh import FILE [--dry-run] [--overwrite]
 
 The registry is ``--registry URL`` or ``MESH_REGISTRY_URL`` (default http://127.0.0.1:8000),
 with ``--token`` / ``MESH_TOKEN`` and ``--ca-bundle`` / ``MESH_CA_BUNDLE`` when it needs them.
@@ -28,8 +30,17 @@ import click
 from mesh_registry.cli import output
 from mesh_registry.client import RegistryClient, ResumePoint
 from mesh_registry.errors import Gone, MeshError, NotFound, Unavailable
+from mesh_registry.logs import escape_controls
 from mesh_registry.model import Agent, AgentList, EventType
 from mesh_registry.query import AgentQuery
+from mesh_registry.transfer import (
+    Outcome,
+    Result,
+    UnreadableExport,
+    export_document,
+    import_items,
+    read_export,
+)
 
 T = TypeVar("T")
 DEFAULT_REGISTRY = "http://127.0.0.1:8000"
@@ -273,6 +284,73 @@ def discover(
         click.echo(f"No healthy provider of {', '.join(capability)}.", err=True)
     else:
         click.echo(output.ranked_rows(found.items, capability[0]))
+
+
+@main.command("export")
+@namespace_option
+@all_namespaces_option
+@selector_option
+@click.option("-o", "--output", "path", default="-", help="The file to write (default: stdout).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="Default: yaml for a .yaml or .yml file, json otherwise.",
+)
+@click.pass_obj
+def export(
+    registry: Target,
+    namespace: str,
+    all_namespaces: bool,
+    selector: str,
+    path: str,
+    fmt: str | None,
+) -> None:
+    """Write the agents' records (metadata and spec) as an AgentList, to import elsewhere."""
+    query = AgentQuery(namespace=None if all_namespaces else namespace, selector=selector)
+
+    async def fetch(client: RegistryClient) -> AgentList:
+        return await client.list_all(query)
+
+    agents = _run(registry, fetch)
+    document = export_document(agents.items, agents.metadata.resource_version or "")
+    fmt = fmt or ("yaml" if path.endswith((".yaml", ".yml")) else "json")
+    text = output.as_yaml(document) if fmt == "yaml" else output.as_json(document)
+    if path == "-":
+        click.echo(text)
+    else:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+        click.echo(f"exported {len(agents.items)} agents to {path}", err=True)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
+@click.option("--overwrite", is_flag=True, help="Replace records that exist and differ.")
+@click.pass_obj
+def import_agents(registry: Target, path: str, dry_run: bool, overwrite: bool) -> None:
+    """Register the agents of an export (JSON or YAML); exit 1 if any was refused."""
+    with click.open_file(path, encoding="utf-8") as file:
+        text = file.read()
+    try:
+        items = read_export(text)
+    except UnreadableExport as error:
+        raise click.UsageError(f"{path}: {error}") from None
+
+    async def write(client: RegistryClient) -> list[Outcome]:
+        return await import_items(client, items, overwrite=overwrite, dry_run=dry_run)
+
+    outcomes = _run(registry, write)
+    for outcome in outcomes:
+        if outcome.result is Result.REFUSED:
+            click.echo(escape_controls(f"refused {outcome.key}: {outcome.reason}"), err=True)
+    counts = {result: sum(o.result is result for o in outcomes) for result in Result}
+    summary = ", ".join(f"{result.value} {count}" for result, count in counts.items())
+    click.echo(f"{summary}{' (dry run: nothing written)' if dry_run else ''}")
+    if counts[Result.REFUSED]:
+        sys.exit(1)
 
 
 @main.command("run")

@@ -28,7 +28,7 @@ from mesh_registry.memory import configure_collector, freeze_loaded_heap
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.service import Registry
 from mesh_registry.serving import listen, run, server_config, signals_end_the_serve_loop
-from mesh_registry.store import StoreUnavailable, migrate_schema, redacted
+from mesh_registry.store import StoreUnavailable, backup, migrate_schema, redacted
 
 log = logging.getLogger("mesh_registry")
 
@@ -38,7 +38,7 @@ log = logging.getLogger("mesh_registry")
 @click.pass_context
 def main(context: click.Context, /, **values: Any) -> None:
     """Serve the mcp-mesh registry: REST, SSE watches and MCP on one port (or, with the
-    migrate command, only create or upgrade its database's schema)."""
+    migrate command, only create or upgrade its database's schema; with backup, copy it)."""
     if context.invoked_subcommand is not None:
         context.obj = values
         return
@@ -66,13 +66,17 @@ def main(context: click.Context, /, **values: Any) -> None:
     sys.exit(run(_serve(listener, settings, authenticator)))
 
 
-@main.command()
-@click.option(
+# The database of the commands that work on it alone.
+database_option = click.option(
     "--db",
     envvar="MESH_REGISTRY_DB",
     default=None,
     help="The database (as the registry's --db); the registry's own --db otherwise.",
 )
+
+
+@main.command()
+@database_option
 @click.pass_context
 def migrate(context: click.Context, db: str | None) -> None:
     """Create or upgrade the database's schema, then exit (a registry does it at start too)."""
@@ -87,6 +91,22 @@ def migrate(context: click.Context, db: str | None) -> None:
         click.echo(f"{redacted(database)}: schema version {now}, nothing to do")
     else:
         click.echo(f"{redacted(database)}: schema version {found} -> {now}")
+
+
+@main.command("backup")
+@database_option
+@click.argument("destination", type=click.Path(dir_okay=False))
+@click.pass_context
+def backup_command(context: click.Context, db: str | None, destination: str) -> None:
+    """Copy the SQLite database to DESTINATION (a new file), consistently, while a registry
+    may be running on it. Restore: stop the registry, put the copy in place of --db, start."""
+    database = db or context.obj["db"]
+    try:
+        backup(database, destination)
+    except StoreUnavailable as error:
+        click.echo(f"mcp-mesh-registry backup: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"{redacted(database)}: copied to {destination}")
 
 
 def _checked(settings: RegistrySettings) -> RegistrySettings:

@@ -22,6 +22,7 @@ from mesh_registry.store.base import (
 from mesh_registry.store.postgres_schema import is_postgres, redacted
 from mesh_registry.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from mesh_registry.store.sqlite import SQLiteStore, Synchronous
+from mesh_registry.store.sqlite import backup as sqlite_backup
 
 __all__ = [
     "Change",
@@ -41,6 +42,7 @@ __all__ = [
     "StoreStats",
     "StoreUnavailable",
     "Unreadable",
+    "backup",
     "is_postgres",
     "migrate_schema",
     "open_store",
@@ -82,3 +84,14 @@ async def migrate_schema(database: str) -> tuple[int, int]:
     await store.open()
     await store.close()
     return found, SQLITE_SCHEMA_VERSION
+
+
+def backup(database: str, destination: str) -> None:
+    """A consistent copy of an SQLite ``database`` at ``destination``, while a registry runs
+    on it. Raise ``StoreUnavailable`` (for PostgreSQL, use its own tools)."""
+    if is_postgres(database):
+        raise StoreUnavailable(
+            f"{redacted(database)} is PostgreSQL: back it up with pg_dump (or base backups"
+            " with WAL archiving), see docs/deploy.md"
+        )
+    sqlite_backup(database, destination)

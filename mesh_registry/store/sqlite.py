@@ -662,3 +662,37 @@ def _read_only_uri(path: str) -> str:
 def _is_io(error: BaseException) -> bool:
     """Expected storage failures, logged without a traceback."""
     return isinstance(error, (sqlite3.Error, OSError))
+
+
+def backup(database: str, destination: str) -> None:
+    """A consistent copy of the SQLite file ``database`` at ``destination`` (a new file), made
+    with SQLite's online backup API: a registry may be writing the file meanwhile."""
+    if database == ":memory:":
+        raise StoreUnavailable("an in-memory database has nothing to back up")
+    target = Path(destination)
+    if target.exists():
+        raise StoreUnavailable(f"{destination} exists: give a new file")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        source = sqlite3.connect(_read_only_uri(database), uri=True)
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"cannot open database {database!r}: {error}") from error
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+        with open(partial, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, target)  # whole or not at all
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except (sqlite3.Error, OSError) as error:
+        partial.unlink(missing_ok=True)
+        raise StoreUnavailable(f"backup of {database!r} failed: {error}") from error
+    finally:
+        source.close()

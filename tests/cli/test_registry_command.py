@@ -141,3 +141,51 @@ def test_help_lists_every_option() -> None:
     assert result.returncode == 0
     for option in ("--db", "--history-max-events", "--log-format", "--delete-after"):
         assert option in result.stdout
+
+
+def test_a_backup_while_the_registry_writes_is_a_consistent_copy(tmp_path: Path) -> None:
+    database, copy = str(tmp_path / "mesh.db"), tmp_path / "copy.db"
+    with running_registry("--db", database) as registry, httpx.Client(base_url=registry.url) as api:
+        for n in range(50):
+            api.post("/api/v1/namespaces/default/agents", json=agent_body(f"before-{n}", ["a.b"]))
+        writes = subprocess.Popen(  # writes in flight while the copy is made
+            [sys.executable, "-c", _WRITER, registry.url], cwd=ROOT
+        )
+        try:
+            result = run("backup", "--db", database, str(copy))
+        finally:
+            writes.wait(timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"{database}: copied to {copy}"
+        again = run("backup", "--db", database, str(copy))
+        assert again.returncode == 1
+        assert "exists: give a new file" in again.stderr
+    with running_registry("--db", str(copy)) as restored:
+        listed = httpx.get(restored.url + "/api/v1/agents").json()
+    names = {agent["metadata"]["name"] for agent in listed["items"]}
+    assert {f"before-{n}" for n in range(50)} <= names
+    # A snapshot of one moment: every record at or before the copy's revision.
+    revision = int(listed["metadata"]["resourceVersion"])
+    assert all(int(a["metadata"]["resourceVersion"]) <= revision for a in listed["items"])
+    assert not (tmp_path / "copy.db.partial").exists()
+
+
+def test_a_backup_of_what_cannot_be_copied_is_one_clear_line(tmp_path: Path) -> None:
+    for database, message in (
+        (":memory:", "nothing to back up"),
+        (str(tmp_path / "missing.db"), "cannot open database"),
+        ("postgresql://mesh@db.internal/mesh", "back it up with pg_dump"),
+    ):
+        result = run("backup", "--db", database, str(tmp_path / "copy.db"))
+        assert result.returncode == 1, database
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+_WRITER = """
+import sys, httpx
+from tests.support.agents import agent_body
+with httpx.Client(base_url=sys.argv[1]) as api:
+    for n in range(200):
+        api.post("/api/v1/namespaces/default/agents", json=agent_body(f"during-{n}", ["a.b"]))
+"""
