@@ -21,6 +21,7 @@ from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
 from mesh_registry.server.auth import AuthMiddleware
 from mesh_registry.server.mcp import create_mcp
 from mesh_registry.server.metrics import Metrics
+from mesh_registry.server.official import OfficialApi
 from mesh_registry.server.openapi import document
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.server.responses import status_response
@@ -55,6 +56,7 @@ def create_app(
 
     routes = [
         *RestApi(access, settings).routes(),
+        *OfficialApi(access).routes(),
         *_probe_routes(registry),
         # An ASGI app as the endpoint: /mcp reaches FastMCP unchanged, its own middleware intact.
         Route("/mcp", RequestBodyLimitMiddleware(mcp_app, settings.max_body_size)),
