@@ -18,6 +18,7 @@ from starlette.routing import Route
 from mesh_registry.access import Access, AccessLimits
 from mesh_registry.auth import Authenticator
 from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
+from mesh_registry.server import ui
 from mesh_registry.server.auth import AuthMiddleware
 from mesh_registry.server.mcp import create_mcp
 from mesh_registry.server.metrics import Metrics
@@ -57,6 +58,7 @@ def create_app(
     routes = [
         *RestApi(access, settings).routes(),
         *OfficialApi(access).routes(),
+        *ui.routes(),
         *_probe_routes(registry),
         # An ASGI app as the endpoint: /mcp reaches FastMCP unchanged, its own middleware intact.
         Route("/mcp", RequestBodyLimitMiddleware(mcp_app, settings.max_body_size)),

@@ -24,6 +24,11 @@ MCP_PATH = "/mcp"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
+def _page(path: str) -> bool:
+    """The dashboard's files: public, as the API they read is not."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header value."""
     if not authorization:
@@ -49,7 +54,7 @@ class AuthMiddleware:
         self._open = OPEN_PATHS if protect_metrics else OPEN_PATHS | {"/metrics"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._open:
+        if scope["type"] != "http" or scope["path"] in self._open or _page(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:
