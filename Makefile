@@ -40,7 +40,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/all.py $(ARGS)
 
 soak: $(TEST_STAMP)
-	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

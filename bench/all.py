@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, print_table, write_results  # noqa: E402
+from bench.common import RESULTS, print_table, shown, write_results  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 Row = tuple[str, str]
@@ -59,15 +59,20 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
         ),
     ]
     rows += [
-        (f"watch lag, {lag['watchers']:,} watchers", f"p99 {lag['p99_ms']:.1f} ms")
+        (
+            f"watch lag from the send, {lag['watchers']:,}"
+            f" watcher{'' if lag['watchers'] == 1 else 's'}",
+            f"p99 {lag['p99_ms']:.1f} ms (after the acknowledgement {lag['after_ack_p99_ms']:.1f})",
+        )
         for lag in r["watch_lag"]
     ]
     stalled = r["watch_lag_stalled"]
+    reading = f"{stalled['stalled']} reading"
     rows.append(
         (
             f"watch lag, 1 watcher and {stalled['stalled']} stalled",
-            f"p99 {stalled['p99_ms']:.1f} ms, {r['stalled_ratio']:.1f}x 1 alone,"
-            f" {r['stalled_to_reading_ratio']:.2f}x {stalled['stalled']} reading",
+            f"p99 {stalled['p99_ms']:.1f} ms, {shown(r['stalled_ratio'], '1 alone')},"
+            f" {shown(r['stalled_to_reading_ratio'], reading)}",
         )
     )
     return rows

@@ -37,6 +37,29 @@ def summary_ms(samples_seconds: list[float]) -> dict[str, float]:
     }
 
 
+# Latencies under this are within what scheduling on a shared 2-core machine moves by itself:
+# a ratio to one says nothing.
+NOISE_FLOOR_MS = 1.0
+
+
+def ratio(value_ms: float, baseline_ms: float) -> dict[str, Any]:
+    """``value_ms`` over ``baseline_ms``, or why there is no ratio: a baseline within the
+    noise floor (or below zero) would make any ratio meaningless."""
+    if baseline_ms < NOISE_FLOOR_MS:
+        return {
+            "ratio": None,
+            "why": f"baseline {baseline_ms:.2f} ms is within the {NOISE_FLOOR_MS:g} ms noise floor",
+        }
+    return {"ratio": value_ms / baseline_ms}
+
+
+def shown(ratio_: dict[str, Any], against: str) -> str:
+    """A ratio for a table: ``2.31x <against>``, or ``no ratio to <against> (why)``."""
+    if ratio_["ratio"] is None:
+        return f"no ratio to {against} ({ratio_['why']})"
+    return f"{ratio_['ratio']:.2f}x {against}"
+
+
 def machine() -> dict[str, Any]:
     versions = {}
     for package in ("mcp-mesh", "pydantic", "aiosqlite", "starlette", "uvicorn"):

@@ -9,9 +9,9 @@ Figures (table, and bench/results/replicas.json):
   (the load split over both), in three alternating rounds (the median of each); the ratios to
   SQLite are the figures to compare across machines.
 - registrations/s (PUT and first heartbeat of new agents, 64 connections), the same three ways.
-- watch lag p50/p99: a write acknowledged by replica A → the event at a watcher of replica B
-  (and, for reference, write and watch on one SQLite registry). "Acknowledged" is when the
-  writer has read its answer: an event can reach a watcher sooner, so a lag can be negative.
+- watch lag p50/p99: a write sent to replica A → the event at a watcher of replica B (and, for
+  reference, write and watch on one SQLite registry); the lag after the write's
+  acknowledgement is in the JSON too (it can be negative: an event may arrive first).
 - leader failover: kill -9 of the leader → the other replica leads (it says so on /readyz),
   and → the first phase change it decides (an agent whose heartbeats stopped at the kill).
 

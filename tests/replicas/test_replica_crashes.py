@@ -28,6 +28,7 @@ from tests.support.postgres import fresh_database
 from tests.support.processes import eventually
 
 KILLS = int(os.environ.get("MESH_REPLICA_KILLS", "20"))
+SOAK_SECONDS = 1800
 REPLICAS = 3
 WRITERS = 3
 LIVE_AGENTS = 6  # heartbeating all along: never to be marked unhealthy
@@ -147,8 +148,11 @@ async def test_random_replica_kills_lose_nothing(ns: str) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(SOAK_SECONDS)  # its own budget, not the suite's per-test one
 async def test_random_replica_kills_soak(ns: str) -> None:
-    await kill_and_check(10 * KILLS, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    await kill_and_check(10 * KILLS, seed=seed)
+    print(f"\nsoak: {10 * KILLS} SIGKILLs of replicas, nothing lost (seed {seed})")
 
 
 async def kill_and_check(kills: int, seed: int) -> None:

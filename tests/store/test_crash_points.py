@@ -25,6 +25,7 @@ from tests.support.agents import agent_body
 from tests.support.processes import RegistryProcess, eventually, free_port
 
 ITERATIONS = int(os.environ.get("MESH_CRASH_ITERATIONS", "20"))
+SOAK_SECONDS = 1800
 WRITERS = 4
 COLLECTION = "/api/v1/namespaces/default/agents"
 
@@ -85,8 +86,11 @@ async def test_random_sigkills_lose_nothing_acknowledged(tmp_path: Path) -> None
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(SOAK_SECONDS)  # its own budget, not the suite's per-test one
 async def test_random_sigkills_soak(tmp_path: Path) -> None:
-    await crash_and_check(tmp_path, 10 * ITERATIONS, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    await crash_and_check(tmp_path, 10 * ITERATIONS, seed=seed)
+    print(f"\nsoak: {10 * ITERATIONS} SIGKILLs of the registry, nothing lost (seed {seed})")
 
 
 async def crash_and_check(tmp_path: Path, iterations: int, seed: int) -> None:
