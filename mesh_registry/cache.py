@@ -36,6 +36,7 @@ class ObjectChange:
     type: EventType
     object: Agent
     prev: Agent | None
+    size: int = 0  # bytes of the stored record: what holding this change costs, roughly
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ class WatchCache:
             self._objects[key] = current
             self._index(key, current)
         self._revision = change.revision
-        return ObjectChange(change.revision, change.type, current, prev)
+        return ObjectChange(change.revision, change.type, current, prev, _size(change))
 
     def _index(self, key: ObjectKey, agent: Agent) -> None:
         for capability in agent.spec.capabilities:
@@ -315,7 +316,11 @@ def _decode_change(change: Change) -> ObjectChange:
     prev = None
     if change.prev_value is not None and change.prev_revision is not None:
         prev = decode(change.prev_value, change.prev_revision)
-    return ObjectChange(change.revision, change.type, current, prev)
+    return ObjectChange(change.revision, change.type, current, prev, _size(change))
+
+
+def _size(change: Change) -> int:
+    return len(change.value or "") + len(change.prev_value or "")
 
 
 def _encode_token(revision: int, after: ObjectKey) -> str:

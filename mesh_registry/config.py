@@ -24,6 +24,7 @@ class RegistryConfig:
     lease_checkpoint_interval: float | None = None
     bookmark_interval: float = 10.0
     watch_queue_limit: int = 10_000
+    watch_queue_bytes: int = 16 * 1024 * 1024
     max_batch: int = 1000
     leader_lease: float = 2.0  # replicas: how long a silent leader keeps the role
     pool_size: int = 10  # replicas: connections to PostgreSQL per registry process
@@ -34,7 +35,7 @@ class RegistryConfig:
                 raise ValueError(f"{name} must be positive")
         if self.lease_checkpoint_interval is not None and self.lease_checkpoint_interval <= 0:
             raise ValueError("lease_checkpoint_interval must be positive")
-        for name in ("watch_queue_limit", "max_batch", "pool_size"):
+        for name in ("watch_queue_limit", "watch_queue_bytes", "max_batch", "pool_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.retention.max_events < 1 or self.retention.max_age <= 0:

@@ -79,7 +79,7 @@ from mesh_registry.store import (
     open_store,
     redacted,
 )
-from mesh_registry.watch import Hub, WatchStream, check_resumable
+from mesh_registry.watch import Hub, QueueLimit, WatchStream, check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +503,7 @@ class Registry:
             compiled,
             resume,
             bookmark_interval=self.config.bookmark_interval,
-            queue_limit=self.config.watch_queue_limit,
+            queue_limit=QueueLimit(self.config.watch_queue_limit, self.config.watch_queue_bytes),
         )
 
     async def status_written(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 
 from mesh_registry.cache import ObjectChange, WatchCache
 from mesh_registry.codec import with_revision
@@ -62,14 +63,25 @@ class WatchClosed(Exception):
     """The registry is shutting down: the stream ends without an error."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueueLimit:
+    """How far a watcher may fall behind: in events, and in the bytes (as stored) of the
+    records its queue holds, which the queue keeps alive after the cache replaced them."""
+
+    events: int
+    bytes: int
+
+
 class Subscription:
     """One watcher's queue of events, filled by the hub."""
 
-    def __init__(self, hub: Hub, query: Query, limit: int) -> None:
+    def __init__(self, hub: Hub, query: Query, limit: QueueLimit) -> None:
         self.query = query
         self._hub = hub
-        self._limit = limit
-        self._events: deque[WatchEvent] = deque()
+        self._limit = limit.events
+        self._byte_limit = limit.bytes
+        self._events: deque[tuple[WatchEvent, int]] = deque()
+        self._bytes = 0  # what the queued events hold, as stored
         self._ready = asyncio.Event()
         self._ended: MeshError | WatchClosed | None = None
         self._dropped = False
@@ -85,7 +97,13 @@ class Subscription:
             self._count_dropped()
             self.end(Gone(f"watch fell behind by more than {self._limit} events; list again"))
             return
-        self._events.append(event)
+        if self._bytes + change.size > self._byte_limit:
+            # The queue keeps old versions alive: bounded in memory, not only in count.
+            self._count_dropped()
+            self.end(Gone(f"watch fell behind by more than {self._byte_limit} bytes; list again"))
+            return
+        self._events.append((event, change.size))
+        self._bytes += change.size
         self._hub.delivered += 1
         self._ready.set()
 
@@ -102,7 +120,9 @@ class Subscription:
                 return None
         if self._ended is not None:
             raise self._ended
-        return self._events.popleft()
+        event, size = self._events.popleft()
+        self._bytes -= size
+        return event
 
     def close(self) -> None:
         self._hub.unsubscribe(self)
@@ -120,6 +140,7 @@ class Subscription:
         """Stop the subscription; its consumer gets ``reason`` next."""
         self._ended = reason
         self._events.clear()
+        self._bytes = 0
         self._ready.set()
         self._hub.unsubscribe(self)
 
@@ -137,7 +158,7 @@ class Hub:
         self.delivered = 0  # events queued for watchers
         self.dropped = 0  # watchers ended for falling behind (or stalled, by their transport)
 
-    def subscribe(self, query: Query, limit: int) -> Subscription:
+    def subscribe(self, query: Query, limit: QueueLimit) -> Subscription:
         subscription = Subscription(self, query, limit)
         if query.capabilities:
             for name in query.capabilities:
@@ -191,7 +212,7 @@ class WatchStream:
         since: int | None,
         *,
         bookmark_interval: float,
-        queue_limit: int,
+        queue_limit: QueueLimit,
     ) -> None:
         self._subscription: Subscription | None = None
         self._events: AsyncIterator[WatchEvent] = self._stream(
@@ -228,7 +249,7 @@ class WatchStream:
         query: Query,
         since: int | None,
         bookmark_interval: float,
-        queue_limit: int,
+        queue_limit: QueueLimit,
     ) -> AsyncGenerator[WatchEvent, None]:
         self._subscription = subscription = hub.subscribe(query, queue_limit)
         async for event in stream(cache, subscription, query, since, bookmark_interval):

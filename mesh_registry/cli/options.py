@@ -170,6 +170,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("config.watch_queue_limit", "Events a watcher may fall behind before it is ended."),
     Option(
+        "config.watch_queue_bytes",
+        "Bytes (of the records, as stored) a watcher's queue may hold before it is ended.",
+    ),
+    Option(
         "server.watch_send_timeout",
         "Seconds a watcher's connection may take no data before it is closed.",
     ),

@@ -209,6 +209,32 @@ async def test_a_slow_watcher_is_ended_and_others_are_unaffected(
         await fast.close()
 
 
+async def test_a_watcher_holding_too_many_bytes_is_ended_before_its_event_limit(
+    config: RegistryConfig, clock: ManualClock
+) -> None:
+    # Large records: the stalled watcher's queue keeps each version alive, so it is bounded
+    # in bytes too, long before its event limit.
+    limits = replace(config, watch_queue_limit=1000, watch_queue_bytes=20_000)
+    async with Registry(limits, clock=clock) as service:
+        slow_stream = await service.watch()
+        assert (await anext(slow_stream)).type is BOOKMARK  # then it stops reading
+        fast = EventLog(await service.watch())
+        await fast.wait_for(has(1, BOOKMARK))
+        before = service.stats().watchers_dropped
+        for i in range(10):
+            body = agent_body(f"big{i}", ["x.y"])
+            body["spec"]["capabilities"][0]["description"] = "d" * 3000
+            await service.create(body)
+            await fast.wait_for(has(i + 1))
+        assert service.stats().watchers == 1  # the slow one was ended, after ~6 records
+        assert service.stats().watchers_dropped == before + 1
+        error = await anext(slow_stream)
+        assert error.type is ERROR
+        assert isinstance(error.object, Status)
+        assert "fell behind by more than 20000 bytes" in error.object.message
+        await fast.close()
+
+
 async def test_idle_watchers_get_periodic_bookmarks(
     config: RegistryConfig, clock: ManualClock
 ) -> None:
