@@ -21,8 +21,7 @@ from typing import Any
 from mesh_agent.calltokens import CallTokenCache
 from mesh_agent.dependency import Dependency
 from mesh_agent.provider_set import ProviderSet
-from mesh_agent.settings import DEFAULT_REGISTRY_URL, AgentSettings
-from mesh_registry.client import RegistryClient
+from mesh_agent.settings import AgentSettings
 from mesh_registry.model import DEFAULT_NAMESPACE, Agent, DependencySpec
 from mesh_registry.query import AgentQuery
 
@@ -62,11 +61,7 @@ class MeshClient:
         )
         environment = AgentSettings().with_environment()
         given = environment.overridden_by(settings)  # arguments win over the environment
-        self.registry = RegistryClient(
-            given.registry_url or DEFAULT_REGISTRY_URL,
-            token=given.token,
-            ca_bundle=given.ca_bundle,
-        )
+        self.registry = given.registry_client()
         self.namespace = given.namespace or DEFAULT_NAMESPACE
         self._providers = ProviderSet(
             self.registry, self.namespace, tokens=CallTokenCache(self.registry)

@@ -17,8 +17,10 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from mesh_registry.client import RegistryClient
 from mesh_registry.model import DEFAULT_NAMESPACE
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8000"
@@ -83,6 +85,17 @@ class AgentSettings:
             name: getattr(other, name) for name in _SCALARS if getattr(other, name) is not None
         }
         return replace(self, **updates, labels={**self.labels, **other.labels})  # type: ignore[arg-type]
+
+    def registry_client(self, **options: Any) -> RegistryClient:
+        """A client of the registry these settings name (the default one if none), with their
+        token and CA bundle (``options``: RegistryClient's others): for programs that talk to
+        the mesh without being an agent."""
+        return RegistryClient(
+            self.registry_url or DEFAULT_REGISTRY_URL,
+            token=self.token,
+            ca_bundle=self.ca_bundle,
+            **options,
+        )
 
     def resolved(self) -> ResolvedSettings:
         """Every setting decided, defaults applied; ``ValueError`` names a setting that is

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from mesh_registry import __version__
 
@@ -48,7 +48,7 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None) -> bo
     now exported. ``service_name``: the default for ``OTEL_SERVICE_NAME``."""
     environ = os.environ if environ is None else environ
     wanted = exporters(environ)
-    if not wanted or _provider_set_elsewhere():
+    if not wanted or _provider_set():
         return False
     try:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -74,6 +74,11 @@ def call_span(target: str, provider: str, method: str = "tools/call") -> Iterato
     """The client span of one mesh request: a call of capability ``target`` (or ``method``
     of the prompt or resource ``target``); ``provider``: who it goes to first (each provider
     tried is an event on it)."""
+    if not _provider_set():
+        # No SDK: a span would record nothing. A mesh call is a hot path, so none is made;
+        # the caller's trace context (if a server span extracted one) still travels.
+        yield INVALID_SPAN
+        return
     calling = method == "tools/call"
     with TRACER.start_as_current_span(
         f"mesh call {target}" if calling else f"mesh {method} {target}",
@@ -97,11 +102,11 @@ def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
     return {**meta, **{key: carrier[key] for key in _CONTEXT_KEYS if key in carrier}}
 
 
-def _provider_set_elsewhere() -> bool:
-    return type(trace.get_tracer_provider()).__name__ not in {
-        "ProxyTracerProvider",
-        "NoOpTracerProvider",
-    }
+def _provider_set() -> bool:
+    """Whether a tracer provider that records was set (by :func:`configure` or the program)."""
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
 
 
 def _processor(name: str, environ: Mapping[str, str]) -> Any:

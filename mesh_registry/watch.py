@@ -215,9 +215,14 @@ class WatchStream:
         queue_limit: QueueLimit,
     ) -> None:
         self._subscription: Subscription | None = None
-        self._events: AsyncIterator[WatchEvent] = self._stream(
-            cache, hub, query, since, bookmark_interval, queue_limit
-        )
+
+        async def events() -> AsyncGenerator[WatchEvent, None]:
+            # Subscribed at the first event asked for: a stream never read holds nothing.
+            self._subscription = hub.subscribe(query, queue_limit)
+            async for event in stream(cache, self._subscription, query, since, bookmark_interval):
+                yield event
+
+        self._events: AsyncIterator[WatchEvent] = events()
 
     def __aiter__(self) -> WatchStream:
         return self
@@ -241,19 +246,6 @@ class WatchStream:
         """The client took no data for the transport's send timeout: count it as dropped."""
         if self._subscription is not None:
             self._subscription.stalled()
-
-    async def _stream(
-        self,
-        cache: WatchCache,
-        hub: Hub,
-        query: Query,
-        since: int | None,
-        bookmark_interval: float,
-        queue_limit: QueueLimit,
-    ) -> AsyncGenerator[WatchEvent, None]:
-        self._subscription = subscription = hub.subscribe(query, queue_limit)
-        async for event in stream(cache, subscription, query, since, bookmark_interval):
-            yield event
 
 
 async def stream(

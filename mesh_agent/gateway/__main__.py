@@ -14,8 +14,7 @@ import click
 
 from mesh_agent import tracing
 from mesh_agent.gateway.server import Gateway, GatewayOptions
-from mesh_agent.settings import DEFAULT_REGISTRY_URL, AgentSettings
-from mesh_registry.client import RegistryClient
+from mesh_agent.settings import AgentSettings
 
 log = logging.getLogger("mesh_agent.gateway")
 
@@ -72,16 +71,6 @@ def main(
         raise SystemExit(1) from None
 
 
-def registry_client() -> RegistryClient:
-    settings = AgentSettings().with_environment()
-    return RegistryClient(
-        settings.registry_url or DEFAULT_REGISTRY_URL,
-        timeout=5.0,
-        token=settings.token,
-        ca_bundle=settings.ca_bundle,
-    )
-
-
 async def serve_http(options: GatewayOptions, host: str, port: int, path: str) -> None:
     """Serve on ``host:port`` at ``path`` until a shutdown signal."""
     import uvicorn
@@ -89,7 +78,7 @@ async def serve_http(options: GatewayOptions, host: str, port: int, path: str) -
     from mesh_registry.serving import listen, server_config, signals_end_the_serve_loop
 
     listener = listen(host, port)
-    async with registry_client() as registry:
+    async with AgentSettings().with_environment().registry_client(timeout=5.0) as registry:
         gateway = Gateway(registry, options)
         app = gateway.server.streamable_http_app(
             streamable_http_path=path,
@@ -115,7 +104,7 @@ async def serve_stdio(options: GatewayOptions) -> None:
     """Serve the one client on stdin/stdout until it closes them."""
     from mcp.server.stdio import stdio_server
 
-    async with registry_client() as registry:
+    async with AgentSettings().with_environment().registry_client() as registry:
         gateway = Gateway(registry, options)
         following = asyncio.create_task(gateway.run(), name="mesh-gateway")
         try:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -84,10 +84,10 @@ class GatewayOptions:
     capabilities: tuple[str, ...] = ()
     meta_tools: bool = False
     name: str = "mcp-mesh-gateway"
-    selection: Selection = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "selection", Selection(self.capabilities))
+    @property
+    def selection(self) -> Selection:
+        return Selection(self.capabilities)
 
 
 class Gateway:

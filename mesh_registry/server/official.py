@@ -68,16 +68,28 @@ class OfficialApi:
         return (await self._access.list_agents(request.scope[PRINCIPAL], query)).items
 
     async def _agent(self, request: Request) -> Agent:
+        """The agent a server name stands for, if it is listed: one lookup, not a list."""
         key = agent_key(unquote(request.path_params["server"]))
-        if key is not None:
-            for agent in await self._healthy(request):
-                if agent.key == key and listable(agent):
-                    return agent
-        raise _NotFound
+        if key is None:
+            raise _NotFound
+        try:
+            agent = await self._access.get(request.scope[PRINCIPAL], key.namespace, key.name)
+        except MeshError as error:
+            if error.code in _NOT_LISTED:
+                raise _NotFound from None
+            raise
+        if agent.status.phase is not Phase.HEALTHY or not listable(agent):
+            raise _NotFound
+        return agent
 
 
 class _NotFound(Exception):
     pass
+
+
+# A name that is not an agent's, one in a namespace the token may not read, or no such agent:
+# to this API, a server it does not list.
+_NOT_LISTED = frozenset({400, 403, 404})
 
 
 def _errors(

@@ -5,9 +5,7 @@ records that exist, differ or are refused."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,16 @@ import httpx
 import pytest
 import yaml
 
+from tests.support.agent_processes import mcp_mesh
 from tests.support.agents import agent_body
-from tests.support.processes import ROOT, RegistryProcess, running_registry
+from tests.support.processes import RegistryProcess, running_registry
 
-MESH = Path(sys.executable).with_name("mcp-mesh")
 NAMESPACES = ("default", "team-a", "team-b", "team-c")
 REGISTRY_SET = ("uid", "resourceVersion", "generation", "creationTimestamp")
 
 
 def mesh(registry: RegistryProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(MESH), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MESH_REGISTRY_URL": registry.url},
-        cwd=ROOT,
-    )
+    return mcp_mesh(registry.url, *args, timeout=120)
 
 
 def records(registry: RegistryProcess) -> dict[str, dict[str, Any]]:

@@ -5,29 +5,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from tests.support.agent_processes import MCP_MESH, mcp_mesh
 from tests.support.agents import agent_body
-from tests.support.processes import ROOT, RegistryProcess, wait_until
+from tests.support.processes import RegistryProcess, wait_until
 
-MESH = Path(sys.executable).with_name("mcp-mesh")
+MESH = MCP_MESH
 
 
 def mesh(registry: RegistryProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(MESH), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "MESH_REGISTRY_URL": registry.url},
-        cwd=ROOT,
-    )
+    return mcp_mesh(registry.url, *args)
 
 
 @pytest.fixture

@@ -10,12 +10,14 @@ the session of a 2025-11-25 client).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fastmcp
@@ -28,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.support.agent_processes import MCP_MESH, AgentProcess, GatewayProcess
+from tests.support.node import run_node
 from tests.support.processes import ROOT, RegistryProcess, running_registry
 
 pytestmark = pytest.mark.heavy
@@ -311,6 +314,27 @@ async def test_a_client_that_launches_the_gateway_over_stdio(mesh: Mesh) -> None
         assert "echo.say" in await tool_names(session)
         result = await session.call_tool("echo.say", {"text": "over stdio"})
         assert result.structured_content["text"] == "over stdio"
+
+
+def test_the_typescript_sdk_validates_what_the_gateway_passes_on(mesh: Mesh, node: Path) -> None:
+    # The SDK checks each structured result against the tool's output schema (ajv): the
+    # schemas the gateway lists must be the providers' own, and the results their answers.
+    calls = [
+        {"tool": "echo.say", "arguments": {"text": "from node"}},
+        {"tool": "echo.relay", "arguments": {"text": "relayed"}},
+        {"tool": "echo.fail", "arguments": {"reason": "no"}},
+    ]
+    done = run_node(node, "mcp_client.mjs", mesh.gateway, stdin=json.dumps(calls))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["serverInfo"]["name"] == "mcp-mesh-gateway"
+    assert {tool["name"] for tool in answer["tools"]} == healthy_capabilities(mesh.registry)
+    said, relayed, failed = answer["calls"]
+    assert "exception" not in said, said
+    assert said["structuredContent"]["text"] == "from node"
+    assert relayed["structuredContent"]["text"] == "relayed"
+    assert failed["isError"] is True
+    assert "no" in failed["text"]
 
 
 async def test_a_killed_provider_costs_no_call_and_a_sole_one_takes_its_tool_away(

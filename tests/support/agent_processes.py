@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,3 +108,15 @@ def served_url(process: Process, what: str, timeout: float) -> str:
         return next((m.group(1) for line in process.lines if (m := SERVING.search(line))), None)
 
     return wait_until(serving, timeout)
+
+
+def mcp_mesh(registry: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run ``mcp-mesh ARGS`` against ``registry`` (its URL), to completion."""
+    return subprocess.run(
+        [str(MCP_MESH), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MESH_REGISTRY_URL": registry},
+        cwd=ROOT,
+    )
