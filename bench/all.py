@@ -52,6 +52,17 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
             "heartbeats over HTTP",
             f"{r['heartbeats']['per_second']:,.0f}/s, {r['heartbeat_ratio']:.2f} of a bare route",
         ),
+    ]
+    if "heartbeat_ratio_wrk" in r:
+        rows.append(
+            (
+                "heartbeats over HTTP, from wrk",
+                f"{r['heartbeats']['wrk']['per_second']:,.0f}/s,"
+                f" {r['heartbeat_ratio_wrk']:.2f} of a bare route;"
+                f" p99 {r['heartbeat_p99_ratio_wrk']:.2f}x its",
+            )
+        )
+    rows += [
         ("the same with tokens", f"{r['tokens_ratio']:.2f} of without"),
         (
             f"discovery over HTTP, {r['discovery']['agents']:,} agents",
@@ -62,7 +73,8 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
         (
             f"watch lag from the send, {lag['watchers']:,}"
             f" watcher{'' if lag['watchers'] == 1 else 's'}",
-            f"p99 {lag['p99_ms']:.1f} ms (after the acknowledgement {lag['after_ack_p99_ms']:.1f})",
+            f"p99 {lag['p99_ms']:.1f} ms (after the acknowledgement {lag['after_ack_p99_ms']:.1f});"
+            f" {lag['cpu_us_per_event_per_watcher']:.0f} µs CPU per event per watcher",
         )
         for lag in r["watch_lag"]
     ]

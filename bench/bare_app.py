@@ -1,5 +1,5 @@
 """The ceiling for the heartbeat benchmark: Starlette answering 200 on the heartbeat path,
-served by uvicorn exactly as the registry is.
+served exactly as the registry is (uvicorn with the same connection guard, on uvloop).
 
     python bench/bare_app.py PORT
 """
@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mesh_registry.serving import listen, run, server_config
+
 BODY = b'{"phase":"healthy","resourceVersion":"1"}'
 
 
@@ -24,5 +26,11 @@ async def heartbeat(request: Request) -> Response:
 PATH = "/api/v1/namespaces/{namespace}/agents/{name}/heartbeat"
 app = Starlette(routes=[Route(PATH, heartbeat, methods=["POST"])])
 
+
+async def serve(port: int) -> None:
+    config = server_config(app, access_log=False, log_level="warning")
+    await uvicorn.Server(config).serve(sockets=[listen("127.0.0.1", port)])
+
+
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    run(serve(int(sys.argv[1])))

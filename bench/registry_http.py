@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 STALLED = 100
+WRK_CONNECTIONS = 64
 WATCH_PATH = "/api/v1/agents?watch=true&capability=bench.watch"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -72,6 +74,33 @@ def load(
     finally:
         os.unlink(paths.name)
     result: dict[str, Any] = json.loads(output)
+    return result
+
+
+def wrk_load(
+    base: str, lines: list[str], connections: int, seconds: float
+) -> dict[str, Any] | None:
+    """The same load from wrk (a C load generator, two threads), when it is installed: the
+    Python generator shares the CPU with the server it measures, wrk much less."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
+        paths.write("\n".join(line.split(" ", 1)[1] for line in lines))
+    try:
+        output = subprocess.run(
+            [
+                *(wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s"),
+                *("-s", str(BENCH / "heartbeats.lua"), base, "--", paths.name),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(paths.name)
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["per_second"] = result["requests"] / result["seconds"]
     return result
 
 
@@ -108,13 +137,17 @@ async def register(
 
 
 def heartbeat_ceiling(connections: int, seconds: float) -> dict[str, Any]:
+    """The bare route under the Python generator, and (``wrk`` key) under wrk if installed."""
     port = _free_port()
     bare = subprocess.Popen([sys.executable, str(BENCH / "bare_app.py"), str(port)], env=ENV)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(base), 30)
         lines = [f"POST /api/v1/namespaces/default/agents/a{i}/heartbeat" for i in range(100)]
-        return load(base, lines, connections, seconds)
+        return {
+            **load(base, lines, connections, seconds),
+            "wrk": wrk_load(base, lines, WRK_CONNECTIONS, seconds),
+        }
     finally:
         bare.terminate()
         bare.wait()
@@ -148,11 +181,19 @@ def watched(n: int) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def watch_lag(
-    url: str, watchers: int, writes: int, write_url: str | None = None
+    url: str, watchers: int, writes: int, write_url: str | None = None, pid: int | None = None
 ) -> dict[str, Any]:
     """Acknowledged write → event received, over ``watchers`` SSE streams on ``url``; the
-    writes go to ``write_url`` (another replica), or to ``url``."""
+    writes go to ``write_url`` (another replica), or to ``url``. With the registry's ``pid``,
+    also the CPU it spent while the writes were sent and fanned out (``cpu_s``)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(BENCH / "sse_watchers.py"),
@@ -165,6 +206,7 @@ async def watch_lag(
     )
     assert process.stdout is not None
     assert (await process.stdout.readline()).strip() == b"READY"
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     sent: dict[int, float] = {}
     acknowledged: dict[int, float] = {}
     async with httpx.AsyncClient(base_url=write_url or url) as api:
@@ -176,6 +218,7 @@ async def watch_lag(
             sent[revision], acknowledged[revision] = started, time.time()
             await asyncio.sleep(0.02)
     arrivals = json.loads(await process.stdout.readline())
+    cpu = cpu_seconds(pid) - cpu_before if pid is not None else None
     await process.wait()
 
     def lags(since: dict[int, float]) -> list[float]:
@@ -198,6 +241,7 @@ async def watch_lag(
         **summary_ms(lags(sent)),
         "after_ack_p50_ms": after_ack["p50_ms"],
         "after_ack_p99_ms": after_ack["p99_ms"],
+        "cpu_s": cpu,
     }
 
 
@@ -254,17 +298,28 @@ async def main(quick: bool) -> dict[str, Any]:
             names = await register(registry.url, agents, interval=600)
             lines = [f"POST /api/v1/namespaces/default/agents/{n}/heartbeat" for n in names]
             results["heartbeats"] = load(registry.url, lines, connections, seconds)
+            results["heartbeats"]["wrk"] = wrk_load(registry.url, lines, WRK_CONNECTIONS, seconds)
             results["heartbeat_ratio"] = (
                 results["heartbeats"]["per_second"] / results["ceiling"]["per_second"]
             )
+            if results["heartbeats"]["wrk"] and results["ceiling"]["wrk"]:
+                by_wrk, ceiling_by_wrk = results["heartbeats"]["wrk"], results["ceiling"]["wrk"]
+                results["heartbeat_ratio_wrk"] = by_wrk["per_second"] / ceiling_by_wrk["per_second"]
+                results["heartbeat_p99_ratio_wrk"] = by_wrk["p99_ms"] / ceiling_by_wrk["p99_ms"]
             results["discovery"] = {
                 "agents": agents,
                 **(await discovery_over_http(registry.url, 200 if quick else 1000)),
             }
+            pid = registry.process.pid
+            writes = 50 if quick else 100
+            # The writes alone (no watcher): what the fan-out figures are net of.
+            alone = await watch_lag(registry.url, 0, writes, pid=pid)
             results["watch_lag"] = [
-                await watch_lag(registry.url, count, 50 if quick else 100)
-                for count in watcher_counts
+                await watch_lag(registry.url, count, writes, pid=pid) for count in watcher_counts
             ]
+            for lag in results["watch_lag"]:
+                fan_out = max(0.0, lag["cpu_s"] - alone["cpu_s"])
+                lag["cpu_us_per_event_per_watcher"] = fan_out / max(1, lag["delivered"]) * 1e6
             with stalled_watchers(registry.url, STALLED):
                 results["watch_lag_stalled"] = {
                     "stalled": STALLED,
@@ -324,6 +379,7 @@ def report(results: dict[str, Any]) -> None:
             f"{ceiling['per_second']:,.0f}  (p50 {ceiling['p50_ms']:.2f} ms)",
         ),
         ("heartbeat / ceiling", f"{results['heartbeat_ratio']:.2f}"),
+        *_wrk_rows(results),
         (
             "heartbeats/s with tokens",
             f"{results['heartbeats_with_tokens']['per_second']:,.0f}"
@@ -344,7 +400,8 @@ def report(results: dict[str, Any]) -> None:
                 f" watcher{'' if lag['watchers'] == 1 else 's'}), from the send",
                 f"{lag['p50_ms']:.2f} / {lag['p99_ms']:.2f} ms"
                 f"  ({lag['delivered']:,}/{expected:,} events; after the acknowledgement"
-                f" {lag['after_ack_p50_ms']:.2f} / {lag['after_ack_p99_ms']:.2f} ms)",
+                f" {lag['after_ack_p50_ms']:.2f} / {lag['after_ack_p99_ms']:.2f} ms;"
+                f" {lag['cpu_us_per_event_per_watcher']:.1f} µs CPU per event per watcher)",
             )
         )
     stalled = results["watch_lag_stalled"]
@@ -357,6 +414,28 @@ def report(results: dict[str, Any]) -> None:
         )
     )
     print_table(f"registry over HTTP ({results['mode']})", rows)
+
+
+def _wrk_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    if "heartbeat_ratio_wrk" not in results:
+        return [("heartbeats from wrk", "not measured: wrk is not installed (apt install wrk)")]
+    by_wrk, ceiling = results["heartbeats"]["wrk"], results["ceiling"]["wrk"]
+    return [
+        (
+            f"heartbeats/s from wrk ({WRK_CONNECTIONS} connections)",
+            f"{by_wrk['per_second']:,.0f}  (p50 {by_wrk['p50_ms']:.2f} ms,"
+            f" p99 {by_wrk['p99_ms']:.2f} ms, {by_wrk['errors']} errors)",
+        ),
+        (
+            "bare Starlette 200/s from wrk",
+            f"{ceiling['per_second']:,.0f}  (p99 {ceiling['p99_ms']:.2f} ms)",
+        ),
+        (
+            "heartbeat / ceiling, from wrk",
+            f"{results['heartbeat_ratio_wrk']:.2f}; p99"
+            f" {results['heartbeat_p99_ratio_wrk']:.2f}x the ceiling's",
+        ),
+    ]
 
 
 if __name__ == "__main__":

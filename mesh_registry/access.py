@@ -17,7 +17,7 @@ of HTTP: REST, SSE and MCP all go through it, so they all refuse the same things
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,7 +148,9 @@ class Access:
         except MeshError:
             self._close_watch(principal)
             raise
-        return events.through(lambda inner: self._guarded(principal, inner))
+        return events.guard(lambda: self._revoked(principal)).on_close(
+            lambda: self._close_watch(principal)
+        )
 
     # -- calls between agents --------------------------------------------------------------
 
@@ -257,26 +259,12 @@ class Access:
         else:
             self._watches.pop(principal.subject, None)
 
-    async def _guarded(
-        self, principal: Principal, events: AsyncIterator[WatchEvent]
-    ) -> AsyncIterator[WatchEvent]:
-        """The stream, ended with an ERROR (401) once the principal's token is revoked."""
-        try:
-            async for event in events:
-                if not self._still_valid(principal):
-                    yield WatchEvent(
-                        type=EventType.ERROR,
-                        object=Status(
-                            code=401, reason="Unauthorized", message="the token was revoked"
-                        ),
-                    )
-                    return
-                yield event
-        finally:
-            self._close_watch(principal)
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+    def _revoked(self, principal: Principal) -> WatchEvent | None:
+        """The ERROR (401) that ends a watch once its principal's token is revoked."""
+        if self._still_valid(principal):
+            return None
+        revoked = Status(code=401, reason="Unauthorized", message="the token was revoked")
+        return WatchEvent(type=EventType.ERROR, object=revoked)
 
     # -- audit -----------------------------------------------------------------------------
 

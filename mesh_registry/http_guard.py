@@ -178,6 +178,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if size > self.limits.max_head_bytes:
             self._reject_head(431, self._too_large)
         super().on_headers_complete()
+        scope = self.scope
+        if scope["method"] == "GET" and b"watch=" in scope["query_string"]:
+            # Only a watch streams to many clients at once (see DirectChunks). A server's own
+            # additions to a scope go under "extensions" (the ASGI specification).
+            extensions: dict[str, Any] = scope.setdefault("extensions", {})
+            extensions[DIRECT_CHUNKS] = DirectChunks(self, self.cycle)
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, f"malformed HTTP request: {msg}")
@@ -233,6 +239,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if now - cls._last_warning >= WARN_EVERY:
             cls._last_warning = now
             log.warning(message)
+
+
+DIRECT_CHUNKS = "mesh.direct_chunks"  # the key of a request's DirectChunks in its extensions
+
+
+class DirectChunks:
+    """Writes chunks of one streamed response straight to its connection, from plain
+    (synchronous) code.
+
+    A watch's event goes out to every watcher of it at once. Through ASGI's ``send`` that is
+    one task woken per watcher per event, then the layers of the app that wrap ``send``; this
+    writes the same bytes the server's ``send`` would (one chunk of the chunked body) at once.
+    It refuses (returns ``False``) whenever ``send`` could not write at once as well: before the
+    response has started or after it ended, on a closed connection, and while the client does
+    not take what was written (flow control). The caller then goes through ``send``, which
+    waits, with its timeout.
+    """
+
+    __slots__ = ("_cycle", "_protocol")
+
+    def __init__(self, protocol: GuardedHttpToolsProtocol, cycle: Any) -> None:
+        self._protocol = protocol
+        self._cycle = cycle  # uvicorn's RequestResponseCycle of this request
+
+    def write(self, data: bytes) -> bool:
+        cycle = self._cycle
+        protocol = self._protocol
+        if (
+            cycle.disconnected
+            or not cycle.response_started
+            or cycle.response_complete
+            or cycle.chunked_encoding is not True
+            or protocol.flow.write_paused
+            or protocol.transport.is_closing()
+        ):
+            return False
+        protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
 
 
 def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:

@@ -16,6 +16,7 @@ Semantics (docs/design.md, "Watches"; as Kubernetes' watch cache):
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from mesh_registry.model import (
     WatchEvent,
 )
 from mesh_registry.store import Compacted
+
+log = logging.getLogger(__name__)
 
 
 def event_for(change: ObjectChange, query: Query) -> WatchEvent | None:
@@ -72,6 +75,10 @@ class QueueLimit:
     bytes: int
 
 
+# Takes one live event now if it can (its transport writes it at once); False: queue it.
+Sink = Callable[[WatchEvent], bool]
+
+
 class Subscription:
     """One watcher's queue of events, filled by the hub."""
 
@@ -80,49 +87,65 @@ class Subscription:
         self._hub = hub
         self._limit = limit.events
         self._byte_limit = limit.bytes
-        self._events: deque[tuple[WatchEvent, int]] = deque()
+        self._events: list[WatchEvent] = []
         self._bytes = 0  # what the queued events hold, as stored
         self._ready = asyncio.Event()
         self._ended: MeshError | WatchClosed | None = None
         self._dropped = False
+        # Set by the transport while it waits for the next batch: hands an event over at once.
+        self.sink: Sink | None = None
 
-    def offer(self, change: ObjectChange) -> None:
-        """Queue what this watcher sees of ``change``; end the watcher if its queue is full."""
+    def offer(self, event: WatchEvent, size: int) -> None:
+        """Hand ``event`` (of a record of ``size`` bytes, as stored) to the sink, or queue it;
+        end the watcher if its queue is full."""
         if self._ended is not None:
             return
-        event = event_for(change, self.query)
-        if event is None:
+        if self.sink is not None and not self._events and self._sunk(event):
+            self._hub.delivered += 1  # nothing queued before it: order is kept
             return
         if len(self._events) >= self._limit:
             self._count_dropped()
             self.end(Gone(f"watch fell behind by more than {self._limit} events; list again"))
             return
-        if self._bytes + change.size > self._byte_limit:
+        if self._bytes + size > self._byte_limit:
             # The queue keeps old versions alive: bounded in memory, not only in count.
             self._count_dropped()
             self.end(Gone(f"watch fell behind by more than {self._byte_limit} bytes; list again"))
             return
-        self._events.append((event, change.size))
-        self._bytes += change.size
+        self._events.append(event)
+        self._bytes += size
         self._hub.delivered += 1
-        self._ready.set()
+        if not self._ready.is_set():
+            self._ready.set()
 
-    async def next(self, idle_after: float) -> WatchEvent | None:
-        """The next event, or ``None`` when none came within ``idle_after`` seconds.
+    def _sunk(self, event: WatchEvent) -> bool:
+        assert self.sink is not None
+        try:
+            return self.sink(event)
+        except Exception:  # a transport's fault must not reach the writer who published
+            log.exception("a watch transport failed to take an event; it is queued instead")
+            self.sink = None
+            return False
+
+    async def next_batch(self, idle_after: float) -> list[WatchEvent]:
+        """Every event queued since the last call, waiting for one if there is none yet; an
+        empty list when none came within ``idle_after`` seconds.
 
         Raise the error that ended the subscription (``Gone``, or :class:`WatchClosed`).
         """
         if not self._events and self._ended is None:
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), idle_after)
+                async with asyncio.timeout(idle_after):
+                    await self._ready.wait()
             except TimeoutError:
-                return None
+                return []
         if self._ended is not None:
             raise self._ended
-        event, size = self._events.popleft()
-        self._bytes -= size
-        return event
+        # A watcher woken once takes all that came meanwhile: under a burst of changes it
+        # costs one wake-up and one write, not one per event.
+        batch, self._events, self._bytes = self._events, [], 0
+        return batch
 
     def close(self) -> None:
         self._hub.unsubscribe(self)
@@ -139,7 +162,7 @@ class Subscription:
     def end(self, reason: MeshError | WatchClosed) -> None:
         """Stop the subscription; its consumer gets ``reason`` next."""
         self._ended = reason
-        self._events.clear()
+        self._events = []
         self._bytes = 0
         self._ready.set()
         self._hub.unsubscribe(self)
@@ -148,61 +171,91 @@ class Subscription:
 class Hub:
     """Fans each change out to the subscriptions that may care about it.
 
-    Subscriptions filtered by capability are indexed by capability, so that a change reaches
-    only the watchers of the capabilities it touches (plus the unfiltered ones).
+    Subscriptions with the same filter form one group: a change is matched and turned into an
+    event once per group, and every member queues that same event object (which lets the
+    transport encode it once, too). Groups filtered by capability are indexed by capability, so
+    that a change reaches only the groups of the capabilities it touches (plus the unfiltered
+    ones).
     """
 
     def __init__(self) -> None:
-        self._unindexed: set[Subscription] = set()
-        self._by_capability: dict[str, set[Subscription]] = {}
+        self._groups: dict[Query, set[Subscription]] = {}
+        self._unindexed: set[Query] = set()
+        self._by_capability: dict[str, set[Query]] = {}
         self.delivered = 0  # events queued for watchers
         self.dropped = 0  # watchers ended for falling behind (or stalled, by their transport)
 
     def subscribe(self, query: Query, limit: QueueLimit) -> Subscription:
         subscription = Subscription(self, query, limit)
-        if query.capabilities:
+        members = self._groups.get(query)
+        if members is None:
+            members = self._groups[query] = set()
             for name in query.capabilities:
-                self._by_capability.setdefault(name, set()).add(subscription)
-        else:
-            self._unindexed.add(subscription)
+                self._by_capability.setdefault(name, set()).add(query)
+            if not query.capabilities:
+                self._unindexed.add(query)
+        members.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._unindexed.discard(subscription)
-        for name in subscription.query.capabilities:
-            watchers = self._by_capability.get(name)
-            if watchers is not None:
-                watchers.discard(subscription)
-                if not watchers:
+        query = subscription.query
+        members = self._groups.get(query)
+        if members is None or subscription not in members:
+            return
+        members.discard(subscription)
+        if members:
+            return
+        del self._groups[query]
+        self._unindexed.discard(query)
+        for name in query.capabilities:
+            queries = self._by_capability.get(name)
+            if queries is not None:
+                queries.discard(query)
+                if not queries:
                     del self._by_capability[name]
 
     def __len__(self) -> int:
-        indexed = set().union(*self._by_capability.values()) if self._by_capability else set()
-        return len(self._unindexed) + len(indexed)
+        return sum(len(members) for members in self._groups.values())
 
     def publish(self, change: ObjectChange) -> None:
+        for query in self._interested(change):
+            event = event_for(change, query)
+            if event is None:
+                continue
+            # A copy: a member that falls behind leaves the group while it is walked.
+            for subscription in list(self._groups.get(query, ())):
+                subscription.offer(event, change.size)
+
+    def _interested(self, change: ObjectChange) -> set[Query]:
+        """The filters that may see ``change``: by its capabilities, before and after."""
         if not self._by_capability:
-            for subscription in list(self._unindexed):
-                subscription.offer(change)
-            return
-        targets = set(self._unindexed)
+            return set(self._unindexed)
+        queries = set(self._unindexed)
         for agent in (change.object, change.prev):
             if agent is None:
                 continue
             for capability in agent.spec.capabilities:
-                targets.update(self._by_capability.get(capability.name, ()))
-        for subscription in targets:
-            subscription.offer(change)
+                queries.update(self._by_capability.get(capability.name, ()))
+        return queries
 
     def close_all(self) -> None:
         """End every subscription quietly (shutdown)."""
-        everyone = set(self._unindexed).union(*self._by_capability.values())
+        everyone = [member for members in self._groups.values() for member in members]
         for subscription in everyone:
             subscription.end(WatchClosed())
 
 
+# Initial events are handed out in batches of this many: a large state is sent in pieces the
+# transport can apply back-pressure between, not as one write of everything.
+INITIAL_BATCH = 256
+
+
 class WatchStream:
-    """The events of one watch, an async iterator; its transport says when the client stalls."""
+    """The events of one watch, in batches (``batches()``) or one by one (``async for``).
+
+    The transport says when its client stalls (``stalled()``); the access layer adds checks
+    that may end the stream (``guard()``) and what to do when it ends (``on_close()``).
+    """
 
     def __init__(
         self,
@@ -215,32 +268,80 @@ class WatchStream:
         queue_limit: QueueLimit,
     ) -> None:
         self._subscription: Subscription | None = None
+        self._guards: list[Callable[[], WatchEvent | None]] = []
+        self._closers: list[Callable[[], None]] = []
+        self._pending: deque[WatchEvent] = deque()
+        self._ended = False
 
-        async def events() -> AsyncGenerator[WatchEvent, None]:
+        async def batches() -> AsyncGenerator[list[WatchEvent], None]:
             # Subscribed at the first event asked for: a stream never read holds nothing.
             self._subscription = hub.subscribe(query, queue_limit)
-            async for event in stream(cache, self._subscription, query, since, bookmark_interval):
-                yield event
+            async for batch in stream(cache, self._subscription, query, since, bookmark_interval):
+                yield batch
 
-        self._events: AsyncIterator[WatchEvent] = events()
+        self._batches = batches()
+
+    def guard(self, check: Callable[[], WatchEvent | None]) -> WatchStream:
+        """Run ``check`` before each batch is handed out; an event it returns (an ERROR) is
+        the stream's last."""
+        self._guards.append(check)
+        return self
+
+    def on_close(self, callback: Callable[[], None]) -> WatchStream:
+        """Call ``callback`` once when the stream ends or is closed."""
+        self._closers.append(callback)
+        return self
+
+    async def next_batch(self) -> list[WatchEvent]:
+        """The next events (at least one); ``StopAsyncIteration`` at the end."""
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            batch = await self._batches.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        for check in self._guards:
+            last = check()
+            if last is not None:
+                await self.aclose()
+                return [last]
+        return batch
+
+    def deliver_through(self, sink: Sink | None) -> None:
+        """While set, a live event goes to ``sink`` as it happens, if nothing is queued before
+        it and ``sink`` takes it, instead of waiting in the queue for the next batch. The
+        transport sets it only while it waits for the next batch (nothing of its own in flight),
+        and clears it when it has one; the stream's guards run before every event it takes."""
+        if self._subscription is None:
+            return
+        guards = self._guards
+        if sink is not None and guards:
+            direct = sink
+
+            def sink(event: WatchEvent) -> bool:
+                # A guard that would end the stream: queue the event, next_batch ends it.
+                return all(check() is None for check in guards) and direct(event)
+
+        self._subscription.sink = sink
 
     def __aiter__(self) -> WatchStream:
         return self
 
     async def __anext__(self) -> WatchEvent:
-        return await self._events.__anext__()
+        while not self._pending:
+            self._pending.extend(await self.next_batch())
+        return self._pending.popleft()
 
     async def aclose(self) -> None:
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    def through(
-        self, wrap: Callable[[AsyncIterator[WatchEvent]], AsyncIterator[WatchEvent]]
-    ) -> WatchStream:
-        """This stream, its events passed through ``wrap`` (a filter of the access layer)."""
-        self._events = wrap(self._events)
-        return self
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            await self._batches.aclose()
+        finally:
+            for callback in self._closers:
+                callback()
 
     def stalled(self) -> None:
         """The client took no data for the transport's send timeout: count it as dropped."""
@@ -254,25 +355,29 @@ async def stream(
     query: Query,
     since: int | None,
     bookmark_interval: float,
-) -> AsyncIterator[WatchEvent]:
-    """The events of one watch. Ends after an ERROR event, or quietly at shutdown."""
+) -> AsyncIterator[list[WatchEvent]]:
+    """The events of one watch, in batches. Ends after an ERROR event, or quietly at
+    shutdown."""
     # Subscribing (just before) and reading the revision happen in the same step of the event
     # loop: every change after `start` reaches the queue, every change up to it is in the cache
     # or history.
     start = cache.revision
     try:
         if since is None:
-            for agent in cache.select(query):
-                yield WatchEvent(type=EventType.ADDED, object=agent)
-            yield bookmark(start, initial_events_end=True)
+            state = cache.select(query)
+            for first in range(0, len(state), INITIAL_BATCH):
+                chunk = state[first : first + INITIAL_BATCH]
+                yield [WatchEvent(type=EventType.ADDED, object=agent) for agent in chunk]
+            yield [bookmark(start, initial_events_end=True)]
         else:
-            for replayed in await _replay(cache, query, since, start):
-                yield replayed
+            replayed = await _replay(cache, query, since, start)
+            for first in range(0, len(replayed), INITIAL_BATCH):
+                yield replayed[first : first + INITIAL_BATCH]
         while True:
-            live = await subscription.next(bookmark_interval)
-            yield live if live is not None else bookmark(cache.revision)
+            live = await subscription.next_batch(bookmark_interval)
+            yield live or [bookmark(cache.revision)]
     except MeshError as error:
-        yield error_event(error)
+        yield [error_event(error)]
     except WatchClosed:
         return
     finally:

@@ -19,7 +19,8 @@ from mesh_registry.access import Access, AccessLimits
 from mesh_registry.auth import Authenticator
 from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
 from mesh_registry.server import ui
-from mesh_registry.server.auth import AuthMiddleware
+from mesh_registry.server.auth import AuthMiddleware, Gate
+from mesh_registry.server.heartbeat import HeartbeatPath
 from mesh_registry.server.mcp import create_mcp
 from mesh_registry.server.metrics import Metrics
 from mesh_registry.server.official import OfficialApi
@@ -37,11 +38,14 @@ def create_app(
     registry: Registry,
     settings: ServerSettings | None = None,
     authenticator: Authenticator | None = None,
+    *,
+    heartbeat_path: bool = True,
 ) -> Starlette:
     """The registry's HTTP app. The caller starts and stops ``registry`` around it.
 
     Without an ``authenticator`` every request is trusted (see ``cli/registry.py`` for when
-    that is allowed)."""
+    that is allowed). ``heartbeat_path=False`` routes heartbeats like any request (the tests
+    compare both ways)."""
     settings = settings or ServerSettings()
     access = Access(
         registry,
@@ -54,6 +58,7 @@ def create_app(
     mcp_app = create_mcp(access, authenticator).http_app(path="/mcp", stateless_http=True)
     metrics = Metrics(registry)
     rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
+    gate = Gate(authenticator, rate_limit)
 
     routes = [
         *RestApi(access, settings).routes(),
@@ -75,13 +80,9 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            *([Middleware(HeartbeatPath, access, gate, metrics)] if heartbeat_path else []),
             Middleware(metrics.middleware),
-            Middleware(
-                AuthMiddleware,
-                authenticator=authenticator,
-                rate_limit=rate_limit,
-                protect_metrics=settings.protect_metrics,
-            ),
+            Middleware(AuthMiddleware, gate, protect_metrics=settings.protect_metrics),
         ],
         exception_handlers={
             MeshError: _mesh_error,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mesh_registry.auth import ANONYMOUS, Authenticator, Principal
@@ -39,43 +40,27 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
-class AuthMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        authenticator: Authenticator | None,
-        *,
-        rate_limit: RateLimit | None = None,
-        protect_metrics: bool = False,
-    ) -> None:
-        self.app = app
+class Gate:
+    """Who a request comes from, and whether it may come now: the authentication and the rate
+    limit every authenticated path applies, in one place for every route that needs them."""
+
+    def __init__(self, authenticator: Authenticator | None, rate_limit: RateLimit | None) -> None:
         self._authenticator = authenticator
         self._rate_limit = rate_limit
-        self._open = OPEN_PATHS if protect_metrics else OPEN_PATHS | {"/metrics"}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._open or _page(scope["path"]):
-            await self.app(scope, receive, send)
-            return
+    def admit(self, scope: Scope) -> Principal | None:
+        """The request's principal (``None`` only for ``/mcp``, which answers for itself);
+        raise ``Unauthorized`` or ``TooManyRequests``."""
         try:
-            try:
-                principal = self._principal(scope)
-            except Unauthorized:
-                # Guesses count against the address they come from, like any request.
-                if self._rate_limit is not None:
-                    self._rate_limit.check(_limit_key(None, scope))
-                raise
+            principal = self._principal(scope)
+        except Unauthorized:
+            # Guesses count against the address they come from, like any request.
             if self._rate_limit is not None:
-                self._rate_limit.check(_limit_key(principal, scope))
-        except MeshError as error:
-            response = status_response(error)
-            if isinstance(error, Unauthorized):
-                response.headers["WWW-Authenticate"] = 'Bearer realm="mcp-mesh"'
-            await response(scope, receive, send)
-            return
-        if principal is not None:
-            scope[PRINCIPAL] = principal
-        await self.app(scope, receive, send)
+                self._rate_limit.check(_limit_key(None, scope))
+            raise
+        if self._rate_limit is not None:
+            self._rate_limit.check(_limit_key(principal, scope))
+        return principal
 
     def _principal(self, scope: Scope) -> Principal | None:
         if self._authenticator is None:
@@ -87,6 +72,34 @@ class AuthMiddleware:
             reason = "a bearer token is required" if token is None else "the token is not valid"
             raise Unauthorized(f"Unauthorized: {reason}")
         return principal
+
+
+def refusal(error: MeshError) -> Response:
+    """The answer to a request the gate (or a handler) refused."""
+    response = status_response(error)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mcp-mesh"'
+    return response
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, gate: Gate, *, protect_metrics: bool = False) -> None:
+        self.app = app
+        self._gate = gate
+        self._open = OPEN_PATHS if protect_metrics else OPEN_PATHS | {"/metrics"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._open or _page(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = self._gate.admit(scope)
+        except MeshError as error:
+            await refusal(error)(scope, receive, send)
+            return
+        if principal is not None:
+            scope[PRINCIPAL] = principal
+        await self.app(scope, receive, send)
 
 
 class MeshTokenVerifier(TokenVerifier):

@@ -22,6 +22,7 @@ from mesh_registry.service import Registry
 from mesh_registry.store.base import BATCH_BUCKETS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNMATCHED = "<unmatched>"  # the route label of a request refused before routing
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -94,7 +95,7 @@ class _RequestMetrics:
         try:
             await self.app(scope, receive, observe)
         finally:
-            route = getattr(scope.get("route"), "path", "<unmatched>")
+            route = getattr(scope.get("route"), "path", UNMATCHED)
             seconds = None if streaming else time.perf_counter() - started
             self.metrics.observe(scope["method"], route, status, seconds)
 

@@ -27,6 +27,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 COLLECTION = "/api/v1/namespaces/{namespace}/agents"
 ITEM = "/api/v1/namespaces/{namespace}/agents/{name}"
+HEARTBEAT = ITEM + "/heartbeat"
 
 
 class RestApi:
@@ -38,7 +39,7 @@ class RestApi:
     def routes(self) -> list[Route]:
         # Starlette tries routes in order: heartbeats, by far the most frequent, come first.
         return [
-            _route(ITEM + "/heartbeat", POST=self.heartbeat),
+            _route(HEARTBEAT, POST=self.heartbeat),
             _route(ITEM + "/token", POST=self.call_token),
             _route("/api/v1/tokenreviews", POST=self.review),
             _route("/api/v1/agents", GET=self.list_or_watch),

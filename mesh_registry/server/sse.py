@@ -28,8 +28,10 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from mesh_registry.http_guard import DIRECT_CHUNKS
 from mesh_registry.model import Bookmark, EventType, WatchEvent
 from mesh_registry.server.settings import ServerSettings
+from mesh_registry.watch import WatchStream
 
 
 def resume_revision(request: Request) -> str | None:
@@ -38,7 +40,7 @@ def resume_revision(request: Request) -> str | None:
 
 
 def event_stream(
-    events: AsyncIterator[WatchEvent],
+    events: WatchStream,
     settings: ServerSettings,
     *,
     resumed: bool,
@@ -47,7 +49,8 @@ def event_stream(
     """The response of a watch; ``resumed``: it starts after a revision, with no initial state.
     ``on_stalled``: told when the client took no data for the send timeout (it is ended)."""
     return _WatchResponse(
-        _encode(events, resumed),
+        events,
+        resumed,
         on_stalled=on_stalled,
         ping=settings.watch_keepalive,
         send_timeout=settings.watch_send_timeout,
@@ -59,11 +62,23 @@ def event_stream(
 
 
 class _WatchResponse(EventSourceResponse):
-    def __init__(self, *args: Any, on_stalled: Callable[[], None] | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        events: WatchStream,
+        resumed: bool,
+        *,
+        on_stalled: Callable[[], None] | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(_encode(events, resumed, None), **kwargs)
+        self._events = events
+        self._resumed = resumed
         self._on_stalled = on_stalled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = scope.get("extensions", {}).get(DIRECT_CHUNKS)
+        if direct is not None:  # served by the registry's own HTTP protocol
+            self.body_iterator = _encode(self._events, self._resumed, direct.write)
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
@@ -72,44 +87,80 @@ class _WatchResponse(EventSourceResponse):
             raise
 
 
-class _SharedJson:
-    """The JSON of recently sent objects. A change goes out to every watcher of it at about the
-    same time; objects are immutable, so each is encoded once, not once per watcher."""
+class _Frames:
+    """The SSE frames of recently sent events. The hub hands one event object to every watcher
+    with the same filter, at about the same time, so a live event is encoded once, not once per
+    watcher. An initial event is a watcher's own, but its object's JSON is shared the same way.
+    """
 
     def __init__(self, size: int = 1024) -> None:
-        # Keyed by id(); the entry keeps the object alive, so the id cannot be reused meanwhile.
-        self._entries: OrderedDict[int, tuple[BaseModel, str]] = OrderedDict()
+        # Keyed by id(); each entry keeps its object alive, so the id cannot be reused meanwhile.
+        self._frames: OrderedDict[int, tuple[WatchEvent, bytes]] = OrderedDict()
+        self._json: OrderedDict[int, tuple[BaseModel, str]] = OrderedDict()
         self._size = size
 
-    def __call__(self, obj: BaseModel) -> str:
-        entry = self._entries.get(id(obj))
+    def live(self, event: WatchEvent) -> bytes:
+        """The frame of a live event: with its revision as ``id``, unless an ERROR."""
+        entry = self._frames.get(id(event))
+        if entry is not None and entry[0] is event:
+            return entry[1]
+        frame = self.frame(event, resumable=True)
+        self._frames[id(event)] = (event, frame)
+        if len(self._frames) > self._size:
+            self._frames.popitem(last=False)
+        return frame
+
+    def frame(self, event: WatchEvent, *, resumable: bool) -> bytes:
+        resume_id = str(event.revision) if resumable and event.type is not EventType.ERROR else None
+        return ServerSentEvent(
+            data=self._object_json(event.object), event=event.type.value, id=resume_id
+        ).encode()
+
+    def _object_json(self, obj: BaseModel) -> str:
+        entry = self._json.get(id(obj))
         if entry is not None and entry[0] is obj:
             return entry[1]
         encoded = obj.model_dump_json(exclude_none=True)
-        self._entries[id(obj)] = (obj, encoded)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._json[id(obj)] = (obj, encoded)
+        if len(self._json) > self._size:
+            self._json.popitem(last=False)
         return encoded
 
 
-_json = _SharedJson()
+_frames = _Frames()
 
 
 async def _encode(
-    events: AsyncIterator[WatchEvent], resumed: bool
-) -> AsyncIterator[ServerSentEvent]:
+    events: WatchStream, resumed: bool, write_now: Callable[[bytes], bool] | None
+) -> AsyncIterator[bytes]:
+    """Each batch of events as one chunk of SSE frames: one write per batch. With
+    ``write_now`` (the connection's ``DirectChunks.write``), a live event that finds this
+    watcher waiting is written at once by the hub's fan-out, with no task woken for it."""
+
+    def sink(event: WatchEvent) -> bool:
+        assert write_now is not None
+        return write_now(_frames.live(event))
+
     resumable = resumed  # false until the initial state has been sent
     try:
-        async for event in events:
-            if isinstance(event.object, Bookmark) and event.object.ends_initial_state:
-                resumable = True
-            yield ServerSentEvent(
-                data=_json(event.object),
-                event=event.type.value,
-                id=str(event.revision) if resumable and event.type is not EventType.ERROR else None,
-            )
+        while True:
+            if resumable and write_now is not None:
+                events.deliver_through(sink)  # everything before was sent: order is kept
+            try:
+                batch = await events.next_batch()
+            except StopAsyncIteration:
+                return
+            finally:
+                events.deliver_through(None)
+            if resumable:
+                yield b"".join([_frames.live(event) for event in batch])
+                continue
+            frames = []
+            for event in batch:
+                if isinstance(event.object, Bookmark) and event.object.ends_initial_state:
+                    resumable = True  # from this bookmark on
+                frames.append(_frames.frame(event, resumable=resumable))
+            yield b"".join(frames)
     finally:
         # Ends the service's stream (and its subscription) when the client goes away.
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await events.aclose()

@@ -32,7 +32,14 @@ class Call:
 
 
 class Caller:
-    """Calls the consumer's relay tool in a loop, recording who served each call."""
+    """Calls the consumer's relay tool in a loop, recording who served each call.
+
+    Each call has a deadline, so a call that never returns is a recorded failure, not a hung
+    test. The client is the mesh's own (self-contained requests, nothing kept between calls):
+    these tests are about the consumer's failover, and other tests drive agents with
+    ``fastmcp.Client`` and the official clients."""
+
+    CALL_TIMEOUT = 10.0
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -48,20 +55,25 @@ class Caller:
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()
         assert self._task is not None
-        await self._task
+        async with asyncio.timeout(self.CALL_TIMEOUT + 5):
+            await self._task
 
     async def _run(self) -> None:
-        async with Client(self.endpoint) as client:
+        client = McpHttpClient(self.endpoint, timeout=self.CALL_TIMEOUT)
+        try:
             while not self._stop.is_set():
                 started = time.time()
                 try:
-                    result = await client.call_tool("relay", {"text": "ping"})
-                    self.calls.append(Call(started, result.structured_content["served_by"]))
+                    async with asyncio.timeout(self.CALL_TIMEOUT):
+                        result = await client.call_tool("relay", {"text": "ping"})
+                    self.calls.append(Call(started, result.value()["served_by"]))
                 except Exception as error:  # a failed call is what the tests look for
                     self.calls.append(Call(started, None, repr(error)))
                 async with self._recorded:
                     self._recorded.notify_all()
                 await asyncio.sleep(0.005)
+        finally:
+            await client.aclose()
 
     async def wait_for(self, condition: Callable[[list[Call]], bool], within: float = 10.0) -> None:
         """Wait until ``condition(calls)`` holds; fail after ``within`` seconds."""

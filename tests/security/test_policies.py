@@ -196,6 +196,41 @@ async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> 
                 await revoked.list_agents(AgentQuery(namespace="team-a"))
 
 
+async def test_a_revoked_watch_gets_no_change_made_after_the_revocation(tmp_path: Path) -> None:
+    """A watcher waiting for its next event is written to straight from the fan-out: the
+    token is checked there too, not only when an idle bookmark is due (here: never)."""
+    path = write_tokens(tmp_path / "tokens.json", TOKENS)
+    with running_registry(
+        "--db", ":memory:", "--tokens-file", str(path), "--bookmark-interval", "3600"
+    ) as registry:
+        async with (
+            httpx.AsyncClient(base_url=registry.url) as http,
+            RegistryClient(registry.url, token=token("reader-a")) as revoked,
+        ):
+            leaving = EventLog(revoked.watch(AgentQuery(namespace="team-a")))
+            await leaving.wait_for(initial_events_ended)
+            before = unique("before")
+            await http.post(A, json=idle_agent(before, ["echo.say"]), headers=bearer("admin-a"))
+            await leaving.first(about(before, EventType.ADDED))
+
+            write_tokens(path, {k: v for k, v in TOKENS.items() if k != "reader-a"})
+            registry.process.send_signal(signal.SIGHUP)
+
+            async def reloaded() -> bool:
+                answer = await http.get(A, headers=bearer("reader-a"))
+                return answer.status_code == 401
+
+            await eventually(reloaded)
+            after = unique("after")
+            await http.post(A, json=idle_agent(after, ["echo.say"]), headers=bearer("admin-a"))
+            await leaving.wait_for_end()
+            assert leaving.events[-1].type is EventType.ERROR
+            assert leaving.events[-1].object.code == 401  # type: ignore[union-attr]
+            names = {e.object.metadata.name for e in leaving.changes()}  # type: ignore[union-attr]
+            assert before in names
+            assert after not in names
+
+
 def test_every_write_leaves_one_audit_line_and_no_token_anywhere(tmp_path: Path) -> None:
     path = write_tokens(tmp_path / "tokens.json", TOKENS)
     with running_registry(
