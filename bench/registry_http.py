@@ -57,23 +57,12 @@ def load(
     headers: Mapping[str, str] = MappingProxyType({}),
 ) -> dict[str, Any]:
     """Run the load generator in its own process; return its figures."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
-        paths.write("\n".join(lines))
-    try:
-        output = subprocess.run(
-            [
-                *(sys.executable, str(BENCH / "http_load.py"), base, paths.name),
-                *("--connections", str(connections), "--seconds", str(seconds)),
-                *(item for k, v in headers.items() for item in ("--header", f"{k}: {v}")),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=ENV,
-        ).stdout
-    finally:
-        os.unlink(paths.name)
-    result: dict[str, Any] = json.loads(output)
+    command = [
+        *(sys.executable, str(BENCH / "http_load.py"), base, "{paths}"),
+        *("--connections", str(connections), "--seconds", str(seconds)),
+        *(item for k, v in headers.items() for item in ("--header", f"{k}: {v}")),
+    ]
+    result: dict[str, Any] = json.loads(_run_on_lines(command, lines))
     return result
 
 
@@ -85,23 +74,25 @@ def wrk_load(
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
-        paths.write("\n".join(line.split(" ", 1)[1] for line in lines))
-    try:
-        output = subprocess.run(
-            [
-                *(wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s"),
-                *("-s", str(BENCH / "heartbeats.lua"), base, "--", paths.name),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(paths.name)
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    command = [
+        *(wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s"),
+        *("-s", str(BENCH / "heartbeats.lua"), base, "--", "{paths}"),
+    ]
+    paths = [line.split(" ", 1)[1] for line in lines]  # wrk's script takes paths alone
+    result: dict[str, Any] = json.loads(_run_on_lines(command, paths).strip().splitlines()[-1])
     result["per_second"] = result["requests"] / result["seconds"]
     return result
+
+
+def _run_on_lines(command: list[str], lines: list[str]) -> str:
+    """Run ``command`` with ``{paths}`` standing for a file of ``lines``; its output."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as paths:
+        paths.write("\n".join(lines))
+    try:
+        arguments = [paths.name if word == "{paths}" else word for word in command]
+        return subprocess.run(arguments, capture_output=True, text=True, check=True, env=ENV).stdout
+    finally:
+        os.unlink(paths.name)
 
 
 async def register(
