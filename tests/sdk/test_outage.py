@@ -132,7 +132,16 @@ def first_after(
                 seen[name] = timestamp(text)
         return len(seen) == FLEET
 
-    wait_until(everyone, timeout=20, interval=0.02)
+    try:
+        wait_until(everyone, timeout=20, interval=0.02)
+    except AssertionError:
+        # Say who is missing and what the registry shows of them, not only that time ran out.
+        missing = {
+            name: (record["status"].get("phase"), moment_of(record))
+            for name, record in agents(url, ns).items()
+            if name not in seen
+        }
+        raise AssertionError(f"no moment after {since} within 20 s for {missing}") from None
     return seen
 
 
