@@ -110,6 +110,12 @@ class Lifecycle:
                 log.error("the registry refused %s: %s", self.name, error.message)
                 self.registered.clear()
                 await asyncio.sleep(self._interval)
+            except Exception:
+                # Anything else (an answer that does not decode, a bug): this loop is all that
+                # keeps the agent in the mesh, so it must not end silently. Say so, start over.
+                log.exception("registering or heartbeating %s failed; trying again", self.name)
+                self.registered.clear()
+                await asyncio.sleep(self._interval)
 
     async def unregister(self, *, within: float) -> bool:
         """Remove the record, within ``within`` seconds; ``False`` if that was not possible."""

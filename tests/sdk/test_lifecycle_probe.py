@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mesh_agent.lifecycle import Lifecycle
-from mesh_registry.client import RegistryClient
+from mesh_registry.client import DEFAULT_NAMESPACE, RegistryClient
 from mesh_registry.errors import NotFound
-from mesh_registry.model import Agent, parse_agent
+from mesh_registry.model import Agent, HeartbeatResponse, parse_agent
 from tests.support.processes import RegistryProcess, eventually
 
 INTERVAL = 0.2
@@ -94,6 +94,28 @@ async def test_a_replaced_record_is_registered_without_waiting(
         changed = await eventually(lambda: _capabilities(client, ns), within=5)
         assert changed == ["probe.changed"]
         assert lifecycle.registrations == 2
+
+
+class Faulty(RegistryClient):
+    """A client whose first heartbeats fail with an error that is not the registry's (an
+    answer that does not decode, say)."""
+
+    failures = 3
+
+    async def heartbeat(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> HeartbeatResponse:
+        if self.failures:
+            self.failures -= 1
+            raise ValueError("an answer that does not decode")
+        return await super().heartbeat(name, namespace)
+
+
+async def test_an_unexpected_error_does_not_end_the_heartbeats(
+    registry: RegistryProcess, ns: str
+) -> None:
+    async with Faulty(registry.url) as faulty, RegistryClient(registry.url) as client:
+        async with living(Lifecycle(faulty, record(ns), INTERVAL)):
+            await eventually(lambda: _is(client, ns, "healthy"))
+        assert faulty.failures == 0
 
 
 async def _is(client: RegistryClient, ns: str, wanted: str) -> bool:
