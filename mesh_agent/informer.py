@@ -56,7 +56,10 @@ class Informer:
         """Follow the registry until cancelled."""
         while True:
             retrying = AsyncRetrying(
-                retry=retry_if_exception_type(MeshError),
+                # Any error, not only the registry's: this loop is all that keeps the known
+                # providers current, so it must never end (an event that does not decode, a
+                # failing callback); it backs off and says why instead.
+                retry=retry_if_exception_type(Exception),
                 wait=wait_exponential_jitter(multiplier=0.05, max=self._max_backoff, jitter=0.5),
                 before_sleep=self._log_retry,
             )
@@ -128,6 +131,13 @@ class Informer:
     def _log_retry(self, state: object) -> None:
         outcome = getattr(state, "outcome", None)
         error = outcome.exception() if outcome is not None else None
+        if error is not None and not isinstance(error, MeshError):
+            log.error(
+                "registry watch failed; keeping %d known providers",
+                len(self.agents),
+                exc_info=error,
+            )
+            return
         log.warning(
             "registry watch unavailable (%s); keeping %d known providers", error, len(self.agents)
         )

@@ -117,3 +117,13 @@ async def test_a_410_answer_starts_over_from_the_current_state() -> None:
     agents = await follow(registry)
     assert registry.asked == [None, "9", None, "9"]
     assert {key.name: a.revision for key, a in agents.items()} == {"a": 30}
+
+
+async def test_an_error_that_is_not_the_registrys_does_not_end_the_informer() -> None:
+    registry = ScriptedRegistry(
+        ([added("a", 3), END], ValueError("an event that does not decode")),
+        ([modified("a", 10)], None),
+    )
+    agents = await follow(registry)
+    assert registry.asked == [None, "9", "10"]
+    assert {key.name: a.revision for key, a in agents.items()} == {"a": 10}
