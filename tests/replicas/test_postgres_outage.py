@@ -100,7 +100,7 @@ async def test_a_database_outage_costs_availability_and_nothing_else(
             await eventually(ready, within=20)
             await eventually(lambda: written(acknowledged_before + 50), within=20)
 
-            await pause.hold()
+            await pause.hold(tasks[-2:])
             _, stored = await stored_versions(cluster.url(1))
             assert not ledger.problems(stored), ledger.problems(stored)
             ledger.settle(stored)

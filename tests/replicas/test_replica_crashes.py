@@ -56,10 +56,22 @@ class Pause:
         await self._running.wait()
         self._parked -= 1
 
-    async def hold(self) -> None:
+    async def hold(self, writers: list[asyncio.Task[None]]) -> None:
+        """Hold every writer between two writes; a writer that ended raises its error here."""
         self._all_parked.clear()
         self._running.clear()
-        await asyncio.wait_for(self._all_parked.wait(), 30)
+        parked = asyncio.ensure_future(self._all_parked.wait())
+        done, _ = await asyncio.wait(
+            [parked, *writers], timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
+        for writer in writers:
+            if writer in done:
+                parked.cancel()
+                writer.result()  # its error, not a timeout that hides it
+                raise AssertionError("a writer ended")
+        if parked not in done:
+            parked.cancel()
+            raise TimeoutError("the writers did not stop between two writes within 30 s")
 
     def release(self) -> None:
         self._running.set()
@@ -83,6 +95,7 @@ async def writer(
             exists = history is not None and not history.deleted and history.acknowledged
             action = rng.choice(["put", "put", "delete"]) if exists else "put"
             url = cluster.any_url(rng) + f"{COLLECTION}/{name}"
+            uncertain = history is not None and history.in_flight
             ledger.sent(name)
             try:
                 if action == "put":
@@ -94,6 +107,8 @@ async def writer(
                 continue  # that replica died: the write may or may not have committed
             if response.status_code == 503:
                 continue  # the replica is stopping or starting: not applied
+            if response.status_code == 404 and action == "delete" and uncertain:
+                continue  # the delete before, whose answer was lost, had committed
             assert response.status_code in (200, 201), response.text
             revision = int(response.json()["metadata"]["resourceVersion"])
             ledger.acknowledged(name, revision, deleted=action == "delete")
@@ -184,10 +199,11 @@ async def run(
     tasks += [
         asyncio.create_task(watch(cluster, w, start, random.Random(rng.random()))) for w in watchers
     ]
-    tasks += [
+    writers = [
         asyncio.create_task(writer(cluster, w, ledger, pause, random.Random(rng.random())))
         for w in range(WRITERS)
     ]
+    tasks += writers
     previous = 0
     restarts: list[asyncio.Task[None]] = []
     for kill in range(kills):
@@ -205,7 +221,7 @@ async def run(
         victim = leader if kill % 3 == 0 and leader is not None else rng.choice(cluster.live())
         cluster.kill(victim)
         await asyncio.sleep(rng.uniform(0, 0.3))
-        await pause.hold()
+        await pause.hold(writers)
         revision, stored = await stored_versions(cluster.any_url(rng))
         where = f"seed {seed}, kill {kill}"
         assert revision >= previous, where
