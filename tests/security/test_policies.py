@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from tests.support.processes import (
     running_registry,
     wait_until,
 )
-from tests.support.tokens import TOKENS, bearer, token, write_tokens
+from tests.support.tokens import TOKENS, Subjects, bearer, token, write_tokens
 from tests.support.watching import EventLog, about, initial_events_ended
 
 A = "/api/v1/namespaces/team-a/agents"
@@ -143,6 +144,23 @@ async def test_a_token_for_one_namespace_sees_nothing_of_another(secured: Regist
         await log.close()
 
 
+async def reload_tokens(
+    registry: RegistryProcess,
+    path: Path,
+    tokens: Subjects,
+    probe: Callable[[], Awaitable[httpx.Response]],
+    status: int,
+) -> None:
+    """Write ``tokens``, send SIGHUP, and wait until ``probe`` is answered ``status``."""
+    write_tokens(path, tokens)
+    registry.process.send_signal(signal.SIGHUP)
+
+    async def reloaded() -> bool:
+        return (await probe()).status_code == status
+
+    await eventually(reloaded)
+
+
 async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> None:
     path = write_tokens(tmp_path / "tokens.json", TOKENS)
     newcomer = {"Authorization": "Bearer tok-newcomer-0123456789"}
@@ -162,13 +180,7 @@ async def test_sighup_reloads_tokens_while_watches_stay_open(tmp_path: Path) -> 
 
             changed = {k: v for k, v in TOKENS.items() if k != "reader-a"}
             changed["newcomer"] = ("tok-newcomer-0123456789", {"team-a": "reader"}, None)
-            write_tokens(path, changed)
-            registry.process.send_signal(signal.SIGHUP)
-
-            async def reloaded() -> bool:
-                return (await http.get(A, headers=newcomer)).status_code == 200
-
-            await eventually(reloaded)
+            await reload_tokens(registry, path, changed, lambda: http.get(A, headers=newcomer), 200)
             assert (await http.get(A, headers=bearer("reader-a"))).status_code == 401
             # The revoked token's watch ends with an ERROR; the other one stays open and current.
             await leaving.wait_for_end()
@@ -213,14 +225,10 @@ async def test_a_revoked_watch_gets_no_change_made_after_the_revocation(tmp_path
             await http.post(A, json=idle_agent(before, ["echo.say"]), headers=bearer("admin-a"))
             await leaving.first(about(before, EventType.ADDED))
 
-            write_tokens(path, {k: v for k, v in TOKENS.items() if k != "reader-a"})
-            registry.process.send_signal(signal.SIGHUP)
-
-            async def reloaded() -> bool:
-                answer = await http.get(A, headers=bearer("reader-a"))
-                return answer.status_code == 401
-
-            await eventually(reloaded)
+            remaining = {k: v for k, v in TOKENS.items() if k != "reader-a"}
+            await reload_tokens(
+                registry, path, remaining, lambda: http.get(A, headers=bearer("reader-a")), 401
+            )
             after = unique("after")
             await http.post(A, json=idle_agent(after, ["echo.say"]), headers=bearer("admin-a"))
             await leaving.wait_for_end()
