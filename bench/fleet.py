@@ -1,7 +1,7 @@
 """A fleet of simulated agents, each heartbeating at its interval.
 
     python bench/fleet.py URL NAMES_FILE --interval 10 --seconds 20 [--connections 32]
-    python bench/fleet.py URL BODIES_FILE --register [--connections 64]
+    python bench/fleet.py URL BODIES_FILE --register [--connections 64] [--blocks 10]
 
 Unlike ``http_load.py``, which sends as fast as it can, the fleet *paces* its heartbeats: agent
 ``i`` beats at ``phase_i + k * interval`` (phases spread evenly), so the offered load is
@@ -14,7 +14,8 @@ late_p99_ms (due → sent), errors, generator_cpu_cores (its own CPU).
 
 With ``--register``, the file holds one agent record (JSON) per line instead: each is
 registered (PUT), then heartbeated once so that it is healthy; prints registered, seconds,
-per_second, errors. Raw sockets, so that a fleet of 100k registers in seconds, not minutes.
+per_second, block_per_second (the rate in each of ``--blocks`` equal parts, registered one after
+another), errors. Raw sockets, so that a fleet of 100k registers in seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import json
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -111,8 +113,11 @@ async def _exchange(
     return int(head[9:12])
 
 
-async def register(base: str, bodies: list[str], connections: int) -> dict[str, float]:
-    """PUT every record, then heartbeat each once: the fleet, registered and healthy."""
+async def register(
+    base: str, bodies: list[str], connections: int, blocks: int = 1
+) -> dict[str, Any]:
+    """PUT every record, then heartbeat each once: the fleet, registered and healthy. In
+    ``blocks`` equal parts, each rate reported."""
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     errors: list[int] = []
@@ -143,13 +148,21 @@ async def register(base: str, bodies: list[str], connections: int) -> dict[str, 
         finally:
             writer.close()
 
+    # In blocks, one after another: whether registering stays as fast as the registry grows.
+    size = -(-len(bodies) // blocks)
+    rates = []
     started = time.perf_counter()
-    await asyncio.gather(*(one_connection(bodies[c::connections]) for c in range(connections)))
+    for first in range(0, len(bodies), size):
+        block = bodies[first : first + size]
+        block_started = time.perf_counter()
+        await asyncio.gather(*(one_connection(block[c::connections]) for c in range(connections)))
+        rates.append(len(block) / (time.perf_counter() - block_started))
     elapsed = time.perf_counter() - started
     return {
         "registered": len(bodies),
         "seconds": elapsed,
         "per_second": len(bodies) / elapsed,
+        "block_per_second": rates,
         "errors": len(errors),
     }
 
@@ -166,11 +179,12 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--register", action="store_true", help="NAMES is records: register")
+    parser.add_argument("--blocks", type=int, default=1, help="with --register: rate per part")
     options = parser.parse_args()
     with open(options.names) as file:
         lines = [line.strip() for line in file if line.strip()]
     if options.register:
-        result = asyncio.run(register(options.base, lines, options.connections))
+        result = asyncio.run(register(options.base, lines, options.connections, options.blocks))
     else:
         result = asyncio.run(
             run(options.base, lines, options.interval, options.seconds, options.connections)

@@ -7,7 +7,10 @@ heartbeat interval (1 s, 10 s, 30 s), a separate process (``fleet.py``) heartbea
 agent at its interval (offered load N / interval per second) while, in the same window,
 M SSE watchers follow a capability that is written four times a second and discovery queries
 (capability + label selector, about 0.1% of the agents match) run ten times a second.
-Figures per scenario:
+First the fleet registers, in ten blocks one after another (the rate in each: registering
+should not slow as the registry grows), and reads run one at a time on the idle registry
+(discovery, selector lists with a limit; p50/p99 beside ``/readyz`` as their floor). Then,
+figures per scenario:
 
 - heartbeats/s achieved against offered, heartbeat latency p50/p99 and how late the fleet had
   to send them (p99): where achieved falls behind offered, the registry is saturated;
@@ -136,7 +139,7 @@ async def register_fleet(url: str, agents: int, names_file: Path) -> dict[str, A
     records = _write_fleet(agents, names_file)
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, str(BENCH / "fleet.py"), url, str(records), "--register"),
-        *("--connections", "64"),
+        *("--connections", "64", "--blocks", "10"),
         stdout=asyncio.subprocess.PIPE,
         env=ENV,
     )
@@ -145,6 +148,41 @@ async def register_fleet(url: str, agents: int, names_file: Path) -> dict[str, A
     if process.returncode != 0 or result["errors"]:
         raise RuntimeError(f"registering the fleet failed: {result}")
     return result
+
+
+# Reads right after registration, one at a time (no other load), against the cheapest route
+# on the same server and client as their floor: what the registry's size adds.
+READS = {
+    "readyz (floor)": ("/readyz", {}),
+    "discovery, capability + selector (0.1%)": (
+        "/api/v1/discover",
+        {"capability": QUERY["capability"], "labelSelector": SELECTOR},
+    ),
+    "list, common selector, limit 100": (
+        "/api/v1/agents",
+        {"labelSelector": QUERY["selector"], "limit": "100"},
+    ),
+    "list, rare selector (0.4%), limit 100": (
+        "/api/v1/agents",
+        {"labelSelector": "zone=zone-7,env=dev,tier=gold", "limit": "100"},
+    ),
+}
+READ_SAMPLES = 300
+
+
+async def read_latencies(url: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+        for name, (path, params) in READS.items():
+            samples = []
+            for _ in range(READ_SAMPLES):
+                started = time.perf_counter()
+                response = await api.get(path, params=params)
+                samples.append(time.perf_counter() - started)
+                response.raise_for_status()
+            items = response.json().get("items") if path != "/readyz" else None
+            figures[name] = {**summary_ms(samples), "items": len(items or [])}
+    return figures
 
 
 def _write_fleet(agents: int, names_file: Path) -> Path:
@@ -234,9 +272,12 @@ async def main(quick: bool) -> dict[str, Any]:
             try:
                 empty_rss = ProcessStats(registry.process.pid).sample()["rss"]
                 names_file = Path(directory) / "names.txt"
-                results.setdefault("registration", []).append(
-                    await register_fleet(registry.url, agents, names_file)
-                )
+                registration = await register_fleet(registry.url, agents, names_file)
+                registration["agents"] = agents
+                registration["rss_mb"] = ProcessStats(registry.process.pid).sample()["rss"] / 2**20
+                registration["reads"] = await read_latencies(registry.url)
+                results.setdefault("registration", []).append(registration)
+                print(_registration_line(registration), flush=True)
                 baseline = await scenario(
                     registry, str(names_file), agents, None, seconds, watchers, empty_rss
                 )
@@ -279,7 +320,22 @@ def _line(figures: dict[str, Any]) -> str:
     )
 
 
+def _registration_line(figures: dict[str, Any]) -> str:
+    blocks = figures["block_per_second"]
+    reads = "; ".join(
+        f"{name} p50 {read['p50_ms']:.2f} / p99 {read['p99_ms']:.2f} ms"
+        for name, read in figures["reads"].items()
+    )
+    return (
+        f"{figures['agents']:,} agents registered at {figures['per_second']:,.0f}/s"
+        f" (first tenth {blocks[0]:,.0f}/s, last {blocks[-1]:,.0f}/s:"
+        f" {blocks[-1] / blocks[0]:.2f}x), {figures['rss_mb']:.0f} MB; {reads}"
+    )
+
+
 def report(results: dict[str, Any]) -> None:
+    for registration in results.get("registration", []):
+        print(_registration_line(registration))
     rows = [
         (f"{s['agents']:,} agents, every {s['interval']:g} s", _line(s).split(":", 1)[1].strip())
         for s in results["scenarios"]

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from mesh_registry.codec import decode, with_revision
 from mesh_registry.discovery import Match, Query
 from mesh_registry.model import Agent, EventType, ObjectKey
+from mesh_registry.model.compact import compacted
 from mesh_registry.store import Change, Compacted, Snapshot, Store, Unreadable
 
 
@@ -58,6 +59,9 @@ class ContinueFromTheFuture(ValueError):
 log = logging.getLogger(__name__)
 Listener = Callable[[ObjectChange], None]
 _K = TypeVar("_K")
+# How many times more a test of an object in a scan costs than a key's share of building and
+# sorting the indexes' candidates (measured: about 1.5 µs against 0.3 µs).
+_SCAN_COST = 5
 
 
 class WatchCache:
@@ -82,7 +86,7 @@ class WatchCache:
             except (ValidationError, ValueError, RecursionError) as error:
                 unreadable.append(Unreadable(record, _reason(error)))
                 continue
-            self._objects[record.key] = agent
+            self._objects[record.key] = compacted(agent)
             self._index(record.key, agent)
         self._sorted_keys = None
         self._revision = snapshot.revision
@@ -200,7 +204,7 @@ class WatchCache:
                 self._sorted_keys = None
             else:
                 self._unindex(key, prev)
-            self._objects[key] = current
+            self._objects[key] = compacted(current)
             self._index(key, current)
         self._revision = change.revision
         return ObjectChange(change.revision, change.type, current, prev, _size(change))
@@ -219,7 +223,12 @@ class WatchCache:
 
     def _narrowed(self, query: Query) -> set[ObjectKey] | None:
         """The keys the indexes allow for ``query``; ``None`` when no index applies."""
-        # Each constraint is a union: a matching object is in at least one of its sets.
+        constraints = self._constraints(query)
+        return _intersected(constraints) if constraints else None
+
+    def _constraints(self, query: Query) -> list[list[set[ObjectKey]]]:
+        """What the indexes say of ``query``: per constraint, the sets of keys a matching
+        object is in at least one of; smallest constraint first."""
         constraints: list[list[set[ObjectKey]]] = []
         if query.capabilities:
             holders = [self._by_capability.get(name, set()) for name in query.capabilities]
@@ -233,15 +242,29 @@ class WatchCache:
                 constraints.append(
                     [self._by_label.get((requirement.key, v), set()) for v in values]
                 )
-        if not constraints:
-            return None
-        # Build only the smallest union; filter it through the others.
         constraints.sort(key=lambda sets: sum(map(len, sets)))
-        found = set().union(*constraints[0])
-        for sets in constraints[1:]:
-            # Intersections iterate the smaller set: cheap while `found` is small.
-            found = set().union(*(found & holders for holders in sets))
-        return found
+        return constraints
+
+    def _page_keys(
+        self, query: Query, limit: int | None, changed: list[ObjectKey]
+    ) -> list[ObjectKey]:
+        """The keys a page tests, in key order: the indexes' candidates where sorting them
+        costs less than testing objects in key order until the page is full, else every key.
+
+        A scan finds ``limit`` matches after about ``limit * objects / candidates`` tests;
+        sorting the candidates costs about their number. So a query that leaves few candidates
+        (a rare label) is served from the indexes, and one that leaves many (a common label,
+        with a small limit) by a scan that stops early. Keys ``changed`` since the page's
+        revision are tested either way: the indexes hold only their current state.
+        """
+        constraints = self._constraints(query)
+        if constraints:
+            candidates = sum(map(len, constraints[0]))  # an upper bound
+            if limit is None or candidates**2 <= _SCAN_COST * limit * len(self._objects):
+                return sorted(_intersected(constraints).union(changed))
+        keys = self._keys()
+        gone = [key for key in changed if key not in self._objects]
+        return sorted([*keys, *gone]) if gone else keys
 
     def _keys(self) -> list[ObjectKey]:
         if self._sorted_keys is None:
@@ -267,10 +290,7 @@ class WatchCache:
         state: Callable[[ObjectKey], Agent | None],
         extra_keys: Iterable[ObjectKey] = (),
     ) -> Page:
-        keys: list[ObjectKey] = self._keys()
-        extra = [k for k in extra_keys if k not in self._objects]
-        if extra:
-            keys = sorted([*keys, *extra])
+        keys = self._page_keys(query, limit, list(extra_keys))
         start = 0 if after is None else bisect.bisect_right(keys, after)
         items: list[Agent] = []
         for key in keys[start:]:
@@ -294,6 +314,16 @@ class WatchCache:
             changes.extend(await self.history(cursor, target))
             cursor = target
         return changes
+
+
+def _intersected(constraints: list[list[set[ObjectKey]]]) -> set[ObjectKey]:
+    """The keys in at least one set of every constraint (smallest constraint first)."""
+    # Build only the smallest union; filter it through the others.
+    found = set().union(*constraints[0])
+    for sets in constraints[1:]:
+        # Intersections iterate the smaller set: cheap while `found` is small.
+        found = set().union(*(found & holders for holders in sets))
+    return found
 
 
 def _discard(index: dict[_K, set[ObjectKey]], entry: _K, key: ObjectKey) -> None:

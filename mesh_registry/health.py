@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,7 +93,8 @@ class Lease:
     expired: bool = False  # offline long enough: the record should be deleted
     held: bool = False  # a transition is held back by self-preservation
     scheduled: float | None = None  # the deadline of this lease's live timer entry
-    unwritten: deque[Transition] = field(default_factory=deque)  # oldest first
+    # A list, not a deque: it is nearly always empty, and an empty deque costs 600 bytes a lease.
+    unwritten: list[Transition] = field(default_factory=list)  # oldest first
 
     @property
     def reference(self) -> float:
@@ -282,7 +283,7 @@ class HealthMonitor:
         """``transition`` is in the record now (a heartbeat may have called it off meanwhile)."""
         lease = self._leases.get(key)
         if lease is not None and lease.unwritten and lease.unwritten[0] is transition:
-            lease.unwritten.popleft()
+            lease.unwritten.pop(0)
 
     def counts(self) -> dict[Phase, int]:
         return {phase: self._counts[phase] for phase in Phase}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mesh_registry import cache as cache_module
 from mesh_registry.config import RegistryConfig
 from mesh_registry.discovery import Match, Query
 from mesh_registry.service import Registry
@@ -34,21 +36,26 @@ def random_labels(rng: random.Random) -> dict[str, str]:
     return {k: rng.choice(v) for k, v in LABELS.items() if rng.random() < 0.7}
 
 
+async def churn(registry: Registry, rng: random.Random, operations: int) -> None:
+    """Register, re-register (other labels and capabilities) and remove agents at random."""
+    names = [f"n{i}" for i in range(25)]
+    for _ in range(operations):
+        name = rng.choice(names)
+        capabilities = rng.sample(CAPABILITIES, rng.randint(0, 2))
+        if rng.random() < 0.2:
+            try:
+                await registry.unregister("default", name)
+            except Exception:  # not registered: nothing to remove
+                pass
+        else:
+            body = agent_body(name, capabilities, labels=random_labels(rng))
+            await registry.register(body)
+
+
 async def check(seed: int, operations: int) -> None:
     rng = random.Random(seed)
     async with Registry(RegistryConfig(database=":memory:")) as registry:
-        names = [f"n{i}" for i in range(25)]
-        for _ in range(operations):
-            name = rng.choice(names)
-            capabilities = rng.sample(CAPABILITIES, rng.randint(0, 2))
-            if rng.random() < 0.2:
-                try:
-                    await registry.unregister("default", name)
-                except Exception:  # not registered: nothing to remove
-                    pass
-            else:
-                body = agent_body(name, capabilities, labels=random_labels(rng))
-                await registry.register(body)
+        await churn(registry, rng, operations)
         everyone = list(registry._cache.objects())
         for selector in SELECTORS:
             for capabilities in ([], ["a.x"], ["a.x", "b.y"]):
@@ -64,3 +71,40 @@ async def check(seed: int, operations: int) -> None:
 @given(st.integers(min_value=0, max_value=10**6))
 def test_indexed_queries_equal_full_scans(seed: int) -> None:
     asyncio.run(check(seed, operations=120))
+
+
+async def check_pages(seed: int) -> None:
+    """Every list, page by page, is the matching objects as they were at its first page, while
+    agents change between its pages."""
+    rng = random.Random(seed)
+    async with Registry(RegistryConfig(database=":memory:")) as registry:
+        await churn(registry, rng, 60)
+        cache = registry._cache
+        for selector in SELECTORS:
+            for capabilities in ([], ["a.x"], ["a.x", "b.y"]):
+                query = Query.build(capabilities=capabilities, match=Match.ANY, selector=selector)
+                for limit in (1, 3, None):
+                    expected = sorted(a.key for a in cache.objects() if query.matches(a))
+                    page = await cache.page(query, limit, None)
+                    listed = [a.key for a in page.items]
+                    while page.continue_token is not None:
+                        await churn(registry, rng, 3)
+                        page = await cache.page(query, limit, page.continue_token)
+                        listed += [a.key for a in page.items]
+                    assert listed == expected, (selector, capabilities, limit)
+
+
+# A page is served from the indexes or by a scan in key order, by their estimated costs:
+# both ways must give the same pages.
+@pytest.mark.parametrize("scan_cost", [0, 10**9], ids=["scan", "indexes"])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_pages_from_indexes_equal_pages_from_scans(
+    scan_cost: int, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "_SCAN_COST", scan_cost)
+    asyncio.run(check_pages(seed))

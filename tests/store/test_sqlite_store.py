@@ -45,6 +45,22 @@ async def test_large_compaction_runs_in_chunks(
     await store.close()
 
 
+@pytest.mark.parametrize("keys", [1, 2, 250])
+async def test_a_commit_reads_its_objects_by_primary_key_not_by_scan(
+    store: SQLiteStore, keys: int
+) -> None:
+    # A scan would make every commit cost time in proportion to the registry's size.
+    with sqlite3.connect(store.path) as db:
+        plan = [
+            row[3]
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN " + sqlite_module.objects_query(keys), ["default", "a"] * keys
+            )
+        ]
+    assert not [step for step in plan if step.startswith("SCAN o")], plan
+    assert "SEARCH o USING PRIMARY KEY (namespace=? AND name=?)" in plan, plan
+
+
 async def test_a_second_registry_cannot_open_the_same_file(store: SQLiteStore) -> None:
     with pytest.raises(StoreUnavailable, match="in use by another registry"):
         await SQLiteStore(store.path).open()

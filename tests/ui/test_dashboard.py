@@ -108,7 +108,11 @@ def register(
 
 async def test_the_page_follows_the_registry_live(browser: Any, tmp_path: Path) -> None:
     with running_registry("--db", ":memory:") as registry:
-        register(registry, "provider", labels={"env": "prod"}, capabilities=["geo.lookup"])
+        # Healthy throughout (one heartbeat, a long interval): the graph ranks healthy providers
+        # only, and a slow run must not see it turn unhealthy before the graph is read.
+        register(
+            registry, "provider", labels={"env": "prod"}, capabilities=["geo.lookup"], interval=600
+        )
         page = await open_page(browser, registry.url)
         await page.page.wait_for_selector('tr[data-key="default/provider"]')
         # Registered over REST: on the page without a reload, within a second.

@@ -1,0 +1,66 @@
+"""Share what the registry's objects repeat, so that holding 100k of them in memory stays cheap.
+
+Every pydantic model carries the set of its fields that were given (``model_fields_set``): a
+set of its own per instance, 200 to 700 bytes, for an agent about 3 kB in all, more than its data.
+Agents' sets hold the same few combinations of names, and the models are frozen: nothing adds
+to a set once the model is built (``model_copy`` copies the set before it updates it). So the
+objects the registry keeps share one set per combination. Likewise short strings that many
+agents repeat (label keys and values, capability names, versions, tags) are interned.
+
+Neither changes what an object is, says or serializes to: only which equal objects it holds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+_M = TypeVar("_M", bound=BaseModel)
+# Longer strings are names, addresses and descriptions: seldom repeated.
+_SHORT = 64
+# One set per distinct combination of field names: bounded by the models' fields.
+_field_sets: dict[frozenset[str], set[str]] = {}
+
+
+def compacted(model: _M) -> _M:
+    """``model``, holding shared field sets and interned short strings (changed in place: the
+    model and what it holds stay equal to what they were)."""
+    _compact(model)
+    return model
+
+
+def _compact(model: BaseModel) -> None:
+    given = model.__pydantic_fields_set__
+    shared = _field_sets.setdefault(frozenset(given), given)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
+    fields = model.__dict__
+    for name, value in fields.items():
+        if isinstance(value, str):
+            fields[name] = _interned(value)
+        elif isinstance(value, BaseModel):
+            _compact(value)
+        elif isinstance(value, (tuple, list)):
+            fields[name] = _compact_items(value)
+        elif isinstance(value, dict) and _string_map(value):
+            fields[name] = {_interned(k): _interned(v) for k, v in value.items()}
+
+
+def _compact_items(items: tuple[Any, ...] | list[Any]) -> tuple[Any, ...] | list[Any]:
+    for item in items:
+        if isinstance(item, BaseModel):
+            _compact(item)
+    if items and all(isinstance(item, str) for item in items):
+        interned = [_interned(item) for item in items]
+        return tuple(interned) if isinstance(items, tuple) else interned
+    return items
+
+
+def _string_map(mapping: dict[Any, Any]) -> bool:
+    return all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+
+
+def _interned(text: str) -> str:
+    # Interned strings are released when nothing holds them any more.
+    return sys.intern(text) if len(text) <= _SHORT and type(text) is str else text
