@@ -11,7 +11,9 @@ The same tool of the same provider (a separate process, found in a real registry
 - (d) as the same request posted with a kept-open ``httpx.AsyncClient``;
 - (e) as the same request posted with a kept-open ``aiohttp.ClientSession``, the HTTP client
   the mesh's transport uses;
-- (t) through the mesh's transport (``McpHttpClient``) without the proxy around it.
+- (t) through the mesh's transport (``McpHttpClient``) without the proxy around it;
+- (f) as (c), to the same tool on a plain FastMCP server (``fastmcp_echo.py``, served as
+  FastMCP serves by default): what the agent's server gains over FastMCP's own.
 
 Latency p50/p99 and calls/s of one caller calling in sequence, the modes interleaved in rounds
 so that drift of a noisy machine hits them alike; then calls/s with 16 calls in flight (where the
@@ -43,7 +45,7 @@ from bench.common import command_line, print_table, summary_ms  # noqa: E402
 from mesh_agent import MeshClient  # noqa: E402
 from mesh_agent.mcp_http import McpHttpClient  # noqa: E402
 from tests.support.agent_processes import AgentProcess  # noqa: E402
-from tests.support.processes import RegistryProcess  # noqa: E402
+from tests.support.processes import Process, RegistryProcess, eventually, free_port  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 IN_FLIGHT = 16
@@ -55,6 +57,7 @@ MODES = {
     "httpx": "(d) httpx POST",
     "aiohttp": "(e) aiohttp POST",
     "transport": "(t) McpHttpClient",
+    "plain": "(f) raw POST, plain FastMCP server",
 }
 BODY = json.dumps(
     {
@@ -144,6 +147,17 @@ class RawConnection:
             self.writer.close()
 
 
+async def answers(endpoint: str) -> bool | None:
+    """Whether the server at ``endpoint`` answers the call yet (None: not yet)."""
+    connection = RawConnection(endpoint)
+    try:
+        return await connection() == {"text": "hi"} or None
+    except OSError:
+        return None
+    finally:
+        await connection.aclose()
+
+
 async def sequential(calls: dict[str, Call], rounds: int, per_round: int) -> dict[str, Any]:
     samples: dict[str, list[float]] = {mode: [] for mode in calls}
     for _ in range(rounds):
@@ -186,9 +200,13 @@ async def main(quick: bool) -> dict[str, Any]:
         provider = AgentProcess(
             BENCH / "echo_agent.py", registry=registry.url, name="echo", namespace="bench"
         )
+        plain_port = free_port()
+        plain = Process([str(BENCH / "fastmcp_echo.py"), str(plain_port)])
+        plain_endpoint = f"http://127.0.0.1:{plain_port}/mcp"
         try:
             provider.wait_healthy()
             endpoint = provider.endpoint
+            await eventually(lambda: answers(plain_endpoint), 30)
             async with (
                 MeshClient(registry.url, namespace="bench") as mesh,
                 Client(endpoint) as fastmcp_client,
@@ -210,6 +228,7 @@ async def main(quick: bool) -> dict[str, Any]:
 
                 # One socket carries one request at a time: each concurrent caller has its own.
                 raws = [RawConnection(endpoint) for _ in range(IN_FLIGHT)]
+                plains = [RawConnection(plain_endpoint) for _ in range(IN_FLIGHT)]
                 calls: dict[str, Call] = {
                     "proxy": lambda: dependency(text="hi"),
                     "fastmcp": through_fastmcp,
@@ -217,22 +236,23 @@ async def main(quick: bool) -> dict[str, Any]:
                     "httpx": httpx_call(http, endpoint),
                     "aiohttp": aiohttp_call(session, endpoint),
                     "transport": through_transport,
+                    "plain": plains[0],
                 }
+                own_sockets = {"raw": raws, "plain": plains}
                 try:
                     await sequential(calls, 1, 20)  # warm-up: connections, first-call listings
                     results["sequential"] = await sequential(calls, rounds, per_round)
                     results["in_flight"] = IN_FLIGHT
                     results["concurrent_per_second"] = {
-                        mode: await concurrent(
-                            list(raws) if mode == "raw" else [call] * IN_FLIGHT, seconds
-                        )
+                        mode: await concurrent(own_sockets.get(mode, [call] * IN_FLIGHT), seconds)
                         for mode, call in calls.items()
                     }
                 finally:
                     await transport.aclose()
-                    for raw in raws:
+                    for raw in raws + plains:
                         await raw.aclose()
         finally:
+            plain.stop()
             provider.stop()
             registry.stop()
     base = results["sequential"]["raw"]
@@ -242,6 +262,11 @@ async def main(quick: bool) -> dict[str, Any]:
             "mean": figures["mean_ms"] / base["mean_ms"],
         }
         for mode, figures in results["sequential"].items()
+    }
+    # Where the server is the limit: the agent's calls/s against a plain FastMCP server's.
+    rates = results["concurrent_per_second"]
+    results["agent_to_plain_fastmcp"] = {
+        mode: rates[mode] / rates["plain"] for mode in ("raw", "proxy")
     }
     return results
 
@@ -261,6 +286,13 @@ def report(results: dict[str, Any]) -> None:
     for mode, label in MODES.items():
         rate = results["concurrent_per_second"][mode]
         rows.append((f"{label}, {in_flight} in flight", f"{rate:,.0f} calls/s"))
+    versus = results["agent_to_plain_fastmcp"]
+    rows.append(
+        (
+            f"the agent against plain FastMCP, {in_flight} in flight",
+            f"{versus['raw']:.2f}x raw, {versus['proxy']:.2f}x through the proxy",
+        )
+    )
     print_table(f"one tool call to an agent process ({results['mode']})", rows)
 
 

@@ -97,7 +97,12 @@ def agent_calls(r: dict[str, Any]) -> list[Row]:
             "a call through the injected proxy",
             f"p50 {proxy['p50_ms']:.2f} ms, {ratio['proxy']['p50']:.2f}x a raw socket,"
             f" {proxy['p50_ms'] / r['sequential']['aiohttp']['p50_ms']:.2f}x aiohttp",
-        )
+        ),
+        (
+            f"calls/s, {r['in_flight']} in flight, against a plain FastMCP server",
+            f"{r['agent_to_plain_fastmcp']['raw']:.2f}x raw,"
+            f" {r['agent_to_plain_fastmcp']['proxy']:.2f}x through the proxy",
+        ),
     ]
 
 

@@ -2,7 +2,8 @@
 
 Bind the socket first (a taken port is one clear line, and port 0 reveals the real port before
 anything registers it), bound what each connection may hold (``http_guard``), run on uvloop
-where installed, and exit 0 after a SIGTERM or SIGINT.
+where installed with the collector policy of a server (``memory``), and exit 0 after a SIGTERM
+or SIGINT.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from mesh_registry.http_guard import HttpLimits, guarded_protocol
+from mesh_registry.memory import configure_collector
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,7 +48,9 @@ def server_config(app: Any, limits: HttpLimits | None = None, **options: Any) ->
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run ``main`` on uvloop where it is installed (a faster event loop), else on asyncio's."""
+    """Run ``main`` on uvloop where it is installed (a faster event loop), else on asyncio's,
+    with the garbage collector set for a server."""
+    configure_collector()
     try:
         import uvloop
     except ImportError:

@@ -24,7 +24,7 @@ from mesh_registry.auth import Authenticator
 from mesh_registry.cli.options import ProcessOptions, RegistrySettings, click_options, settings_from
 from mesh_registry.errors import Unavailable
 from mesh_registry.logs import adopt_library_loggers, configure
-from mesh_registry.memory import configure_collector, freeze_loaded_heap
+from mesh_registry.memory import freeze_loaded_heap
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.service import Registry
 from mesh_registry.serving import listen, run, server_config, signals_end_the_serve_loop
@@ -53,7 +53,6 @@ def main(context: click.Context, /, **values: Any) -> None:
     except ValueError as error:
         click.echo(f"mcp-mesh-registry: {error}", err=True)
         sys.exit(1)
-    configure_collector()
     try:
         listener = listen(process.host, process.port)
     except OSError as error:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +39,37 @@ def records(registry: RegistryProcess) -> dict[str, dict[str, Any]]:
     return found
 
 
+def source_record(n: int) -> dict[str, Any]:
+    namespace = NAMESPACES[n % len(NAMESPACES)]
+    body = agent_body(
+        f"agent-{n}",
+        [f"cap.c{n % 7}", f"other.o{n % 3}"],
+        namespace=namespace,
+        labels={"shard": str(n % 5), "team": namespace},
+        annotations={"owner": f"person-{n % 11}"},
+        interval=3600,
+        version=f"1.{n % 4}.0",
+        tags=["fast"] if n % 2 else [],
+        dependencies=[{"capability": "cap.c1", "selector": "shard in (1,2)"}],
+    )
+    body["spec"]["prompts"] = [{"name": "p", "arguments": [{"name": "x"}]}] if n % 9 else []
+    return body
+
+
 @pytest.fixture(scope="module")
 def source() -> Iterator[RegistryProcess]:
     with (
         running_registry("--db", ":memory:") as registry,
         httpx.Client(base_url=registry.url, timeout=30) as api,
+        ThreadPoolExecutor(8) as pool,  # in parallel, as agents register: the commits group
     ):
-        for n in range(1000):
-            namespace = NAMESPACES[n % len(NAMESPACES)]
-            body = agent_body(
-                f"agent-{n}",
-                [f"cap.c{n % 7}", f"other.o{n % 3}"],
-                labels={"shard": str(n % 5), "team": namespace},
-                annotations={"owner": f"person-{n % 11}"},
-                interval=3600,
-                version=f"1.{n % 4}.0",
-                tags=["fast"] if n % 2 else [],
-                dependencies=[{"capability": "cap.c1", "selector": "shard in (1,2)"}],
-            )
-            body["spec"]["prompts"] = [{"name": "p", "arguments": [{"name": "x"}]}] if n % 9 else []
+
+        def register(n: int) -> None:
+            body = source_record(n)
+            namespace = body["metadata"]["namespace"]
             api.post(f"/api/v1/namespaces/{namespace}/agents", json=body).raise_for_status()
+
+        list(pool.map(register, range(1000)))
         yield registry
 
 
@@ -68,7 +80,12 @@ def test_a_round_trip_keeps_every_record(source: RegistryProcess, tmp_path: Path
     result = mesh(source, "export", "-A", "-o", str(exported))
     assert result.returncode == 0, result.stderr
     assert "exported 1000 agents" in result.stderr
-    document = (yaml.safe_load if fmt == "yaml" else json.loads)(exported.read_text())
+    text = exported.read_text()
+    document = (
+        yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if fmt == "yaml"
+        else json.loads(text)
+    )
     assert document["kind"] == "AgentList"
     assert "uid" not in document["items"][0]["metadata"]
     assert "status" not in document["items"][0]

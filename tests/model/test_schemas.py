@@ -7,8 +7,8 @@ record the registry accepts validates, as it is served back, against the output 
 
 Two validators check each schema: ``jsonschema_rs`` (Rust's regex engine, which agrees with
 ECMA-262 on these patterns) and ``jsonschema`` (Python's ``re``, whose ``$`` also matches
-before a final newline: with it, and only there, a value with one trailing newline passes the
-schema and is refused by the registry).
+before a final newline: with it, and only there, a value with a string that ends in one
+newline, a map's key included, passes the schema and is refused by the registry).
 
 Beyond the schemas the registry also checks what JSON Schema cannot say: the grammar of label
 selectors and version ranges in dependencies, unique capability names, and the byte sizes of
@@ -216,8 +216,20 @@ def _agrees(accepted: bool, verdicts: tuple[bool, bool], value: Any, where: str)
     if python != accepted:
         # Python's $ before a final newline (see the module's docstring), and nothing else.
         assert not accepted
-        assert isinstance(value, str)
-        assert value.endswith("\n"), f"{where}: jsonschema disagrees on {value!r}"
+        newline_ended = any(text.endswith("\n") for text in _strings_in(value))
+        assert newline_ended, f"{where}: jsonschema disagrees on {value!r}"
+
+
+def _strings_in(value: Any) -> list[str]:
+    """Every string in ``value``: itself, the items of its lists, the keys and values of its
+    maps (a pattern checks a map's keys too)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for k, v in value.items() for text in (*_strings_in(k), *_strings_in(v))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
 
 
 # -- the Agent object ----------------------------------------------------------------------------
