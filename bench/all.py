@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, print_table, shown, write_results  # noqa: E402
+from bench.common import RESULTS, print_table, shown, shown_cpu, write_results  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 Row = tuple[str, str]
@@ -74,7 +74,7 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
             f"watch lag from the send, {lag['watchers']:,}"
             f" watcher{'' if lag['watchers'] == 1 else 's'}",
             f"p99 {lag['p99_ms']:.1f} ms (after the acknowledgement {lag['after_ack_p99_ms']:.1f});"
-            f" {lag['cpu_us_per_event_per_watcher']:.0f} µs CPU per event per watcher",
+            f" {shown_cpu(lag['fan_out_cpu'])}",
         )
         for lag in r["watch_lag"]
     ]

@@ -53,6 +53,30 @@ def ratio(value_ms: float, baseline_ms: float) -> dict[str, Any]:
     return {"ratio": value_ms / baseline_ms}
 
 
+# A process's CPU time, read from /proc, moves in ticks of 10 ms, and two runs of the same work
+# differ by a few: a difference of CPU times under this says nothing.
+CPU_NOISE_S = 0.05
+
+
+def cpu_share(cpu_s: float, units: int, unit: str) -> dict[str, Any]:
+    """``cpu_s`` of CPU per one of ``units``, in µs, or why there is none: CPU time within the
+    clock's noise divided by a count would print the noise as a cost."""
+    if cpu_s < CPU_NOISE_S:
+        return {
+            "us": None,
+            "why": f"{cpu_s * 1000:.0f} ms of CPU is within the {CPU_NOISE_S * 1000:.0f} ms"
+            " noise of the CPU clock",
+        }
+    return {"us": cpu_s / max(1, units) * 1e6, "per": unit}
+
+
+def shown_cpu(share: dict[str, Any]) -> str:
+    """A CPU share for a table: ``15 µs CPU per event per watcher``, or why there is none."""
+    if share["us"] is None:
+        return f"no CPU figure ({share['why']})"
+    return f"{share['us']:.1f} µs CPU per {share['per']}"
+
+
 def shown(ratio_: dict[str, Any], against: str) -> str:
     """A ratio for a table: ``2.31x <against>``, or ``no ratio to <against> (why)``."""
     if ratio_["ratio"] is None:

@@ -38,7 +38,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import command_line, print_table, ratio, shown, summary_ms  # noqa: E402
+from bench.common import (  # noqa: E402
+    command_line,
+    cpu_share,
+    print_table,
+    ratio,
+    shown,
+    shown_cpu,
+    summary_ms,
+)
 from bench.registry_core import QUERY, agent  # noqa: E402
 from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
 
@@ -310,7 +318,7 @@ async def main(quick: bool) -> dict[str, Any]:
             ]
             for lag in results["watch_lag"]:
                 fan_out = max(0.0, lag["cpu_s"] - alone["cpu_s"])
-                lag["cpu_us_per_event_per_watcher"] = fan_out / max(1, lag["delivered"]) * 1e6
+                lag["fan_out_cpu"] = cpu_share(fan_out, lag["delivered"], "event per watcher")
             with stalled_watchers(registry.url, STALLED):
                 results["watch_lag_stalled"] = {
                     "stalled": STALLED,
@@ -392,7 +400,7 @@ def report(results: dict[str, Any]) -> None:
                 f"{lag['p50_ms']:.2f} / {lag['p99_ms']:.2f} ms"
                 f"  ({lag['delivered']:,}/{expected:,} events; after the acknowledgement"
                 f" {lag['after_ack_p50_ms']:.2f} / {lag['after_ack_p99_ms']:.2f} ms;"
-                f" {lag['cpu_us_per_event_per_watcher']:.1f} µs CPU per event per watcher)",
+                f" {shown_cpu(lag['fan_out_cpu'])})",
             )
         )
     stalled = results["watch_lag_stalled"]
