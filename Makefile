@@ -21,8 +21,10 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/mcp-mesh-registry $(ARGS)
 
-# Two workers (one per core); each test module runs whole on one of them, with its fixtures.
-TEST_WORKERS ?= -n 2 --dist loadscope
+# Two workers (one per core); each test module runs whole on one of them, with its fixtures, in
+# the order tests/conftest.py gives (the longest first; xdist would put the modules with the most
+# tests first, and the long crash tests, which have one each, would run last, alone).
+TEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 
 test: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)

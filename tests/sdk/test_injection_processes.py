@@ -110,6 +110,7 @@ RULES = [
 ]
 
 
+@pytest.mark.heavy
 async def test_selector_version_and_tags_pick_the_right_provider(start_agent: StartAgent) -> None:
     providers = [
         start_agent("provider.py", "fast-14", env=_settings("env=prod", "1.4.0", tags="fast")),
