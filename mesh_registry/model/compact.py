@@ -5,14 +5,18 @@ set of its own per instance, 200 to 700 bytes, for an agent about 3 kB in all, m
 Agents' sets hold the same few combinations of names, and the models are frozen: nothing adds
 to a set once the model is built (``model_copy`` copies the set before it updates it). So the
 objects the registry keeps share one set per combination. Likewise short strings that many
-agents repeat (label keys and values, capability names, versions, tags) are interned.
+agents repeat (label keys and values, capability names, versions, tags) are interned, and the
+tools' schemas, which the replicas of a service repeat, are shared when they are equal to the
+letter: the same keys in the same order, the same values of the same JSON types.
 
 Neither changes what an object is, says or serializes to: only which equal objects it holds.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import OrderedDict
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,6 +26,14 @@ _M = TypeVar("_M", bound=BaseModel)
 _SHORT = 64
 # One set per distinct combination of field names: bounded by the models' fields.
 _field_sets: dict[frozenset[str], set[str]] = {}
+# A capability's tool schemas: shared when equal.
+_SCHEMA_FIELDS = frozenset({"input_schema", "output_schema"})
+# Schemas up to this size (as JSON) are shared; larger ones are rare and left alone.
+_SCHEMA_BYTES = 4096
+# The table remembers the schemas it saw last, not every schema ever registered: what it holds
+# for schemas no agent has any more stays bounded (about 5 MB at most).
+_SCHEMAS_KEPT = 1024
+_schemas: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def compacted(model: _M) -> _M:
@@ -37,7 +49,9 @@ def _compact(model: BaseModel) -> None:
     object.__setattr__(model, "__pydantic_fields_set__", shared)
     fields = model.__dict__
     for name, value in fields.items():
-        if isinstance(value, str):
+        if name in _SCHEMA_FIELDS and isinstance(value, dict):
+            fields[name] = _shared_schema(value)
+        elif isinstance(value, str):
             fields[name] = _interned(value)
         elif isinstance(value, BaseModel):
             _compact(value)
@@ -59,6 +73,28 @@ def _compact_items(items: tuple[Any, ...] | list[Any]) -> tuple[Any, ...] | list
 
 def _string_map(mapping: dict[Any, Any]) -> bool:
     return all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+
+
+def _shared_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema equal to ``schema`` that the table holds, or ``schema`` (then remembered).
+
+    JSON text is the key: it tells apart what Python's ``==`` does not (``1``, ``1.0`` and
+    ``true``; the order of keys), so the shared schema serializes exactly as ``schema`` does.
+    """
+    try:
+        text = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):  # not JSON data: nothing to share it with
+        return schema
+    if len(text) > _SCHEMA_BYTES:
+        return schema
+    shared = _schemas.get(text)
+    if shared is not None:
+        _schemas.move_to_end(text)
+        return shared
+    _schemas[text] = schema
+    if len(_schemas) > _SCHEMAS_KEPT:
+        _schemas.popitem(last=False)
+    return schema
 
 
 def _interned(text: str) -> str:

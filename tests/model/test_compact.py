@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from mesh_registry.codec import decode, encode
-from mesh_registry.model import Agent, parse_agent
+from mesh_registry.model import Agent, compact, parse_agent
 from mesh_registry.model.compact import compacted
 from tests.support.agents import agent_body
 
@@ -76,3 +77,48 @@ def test_a_frozen_agent_stays_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         agent.metadata.name = "other"  # type: ignore[misc]
     assert agent.metadata.name == "rich"
+
+
+def with_schema(name: str, schema: dict[str, Any]) -> Agent:
+    body = agent_body(name, ["a.x"])
+    body["spec"]["capabilities"][0]["inputSchema"] = schema
+    return compacted(decode(encode(parse_agent(body)), 7))
+
+
+def schema_of(agent: Agent) -> dict[str, Any]:
+    return agent.spec.capabilities[0].input_schema
+
+
+def test_equal_schemas_are_shared() -> None:
+    schema = {"type": "object", "properties": {"q": {"type": "string", "maxLength": 3}}}
+    first, second = with_schema("first", schema), with_schema("second", dict(schema))
+    assert schema_of(first) is schema_of(second)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"type": "object", "title": "t"}, {"title": "t", "type": "object"}),  # key order
+        ({"type": "integer", "maximum": 1}, {"type": "integer", "maximum": 1.0}),
+        ({"type": "boolean", "default": 1}, {"type": "boolean", "default": True}),
+    ],
+    ids=["key order", "1 and 1.0", "1 and true"],
+)
+def test_schemas_equal_only_to_python_are_not_shared(
+    one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    first, second = with_schema("first", one), with_schema("second", other)
+    assert schema_of(first) is not schema_of(second)
+    for agent, schema in ((first, one), (second, other)):
+        capability = agent.model_dump(mode="json", by_alias=True)["spec"]["capabilities"][0]
+        assert json.dumps(capability["inputSchema"]) == json.dumps(schema)
+
+
+def test_a_large_schema_is_not_shared_and_the_table_stays_bounded() -> None:
+    large = {"type": "object", "description": "d" * (compact._SCHEMA_BYTES + 1)}
+    assert schema_of(with_schema("a", large)) is not schema_of(with_schema("b", dict(large)))
+    for n in range(compact._SCHEMAS_KEPT + 50):
+        with_schema(f"agent-{n}", {"type": "object", "title": f"schema {n}"})
+    assert len(compact._schemas) == compact._SCHEMAS_KEPT
+    recent = {"type": "object", "title": f"schema {compact._SCHEMAS_KEPT + 49}"}
+    assert schema_of(with_schema("again", recent)) is schema_of(with_schema("more", recent))
