@@ -256,7 +256,10 @@ class MeshAgent:
             raise SystemExit(1) from None
 
     async def serve(self) -> None:
-        """Serve, registered in the mesh, until a shutdown signal (or cancellation)."""
+        """Serve, registered in the mesh, until a shutdown signal (or cancellation).
+
+        Once its app is built it freezes the process's heap (``gc.freeze``): what exists by then
+        is never rescanned by the garbage collector (see ``mesh_registry.memory``)."""
         settings = self.settings.with_environment().overridden_by(self._overrides).resolved()
         listener = listen(settings.host, settings.port)
         runtime = self._runtime = AgentRuntime(self, settings, listener, probe=self._probe)
