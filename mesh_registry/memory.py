@@ -13,8 +13,8 @@ a fifth of the process's time). So:
 - :func:`configure_collector` raises the thresholds, at the start of a process that serves
   (``serving.run`` does it for the registry, the agents and the gateway);
 - :func:`collector_paused` holds the collector while a large load creates long-lived objects;
-- :func:`freeze_loaded_heap` moves what was loaded out of the collector's sight for good;
-- :func:`freeze_started_heap` does the same with what an agent built as it started.
+- :func:`freeze_heap` moves what was loaded or built at start out of the collector's sight for
+  good, once the registry has loaded its records or an agent or the gateway has built its app.
 
 The processes and the benchmarks call the same functions, so that what is measured is what runs.
 """
@@ -46,13 +46,8 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def freeze_loaded_heap() -> None:
-    """The loaded records live as long as the process: never rescan them."""
-    gc.freeze()
-
-
-def freeze_started_heap() -> None:
-    """What starting built (modules, the app, the tools' schemas) lives as long as the process:
-    never rescan it. The little garbage starting left (a few hundred objects) stays with it:
-    collecting it first would cost 60 ms at every start."""
+def freeze_heap() -> None:
+    """What exists now lives as long as the process (a registry's loaded records; an agent's
+    modules, app and tools' schemas): never rescan it. The little garbage among it (a few
+    hundred objects when an agent starts) stays: collecting it first would cost 60 ms."""
     gc.freeze()

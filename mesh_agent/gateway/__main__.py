@@ -75,7 +75,7 @@ async def serve_http(options: GatewayOptions, host: str, port: int, path: str) -
     """Serve on ``host:port`` at ``path`` until a shutdown signal."""
     import uvicorn
 
-    from mesh_registry.memory import freeze_started_heap
+    from mesh_registry.memory import freeze_heap
     from mesh_registry.serving import listen, server_config, signals_end_the_serve_loop
 
     listener = listen(host, port)
@@ -87,7 +87,7 @@ async def serve_http(options: GatewayOptions, host: str, port: int, path: str) -
             max_sessions=MAX_SESSIONS,
             session_idle_timeout=SESSION_IDLE_SECONDS,
         )
-        freeze_started_heap()  # what is built by now is never garbage (see memory.py)
+        freeze_heap()  # what is built by now is never garbage (see memory.py)
         following = asyncio.create_task(gateway.run(), name="mesh-gateway")
         try:
             await _first_state(gateway)

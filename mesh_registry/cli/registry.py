@@ -24,7 +24,7 @@ from mesh_registry.auth import Authenticator
 from mesh_registry.cli.options import ProcessOptions, RegistrySettings, click_options, settings_from
 from mesh_registry.errors import Unavailable
 from mesh_registry.logs import adopt_library_loggers, configure
-from mesh_registry.memory import freeze_loaded_heap
+from mesh_registry.memory import freeze_heap
 from mesh_registry.server.ratelimit import RateLimit
 from mesh_registry.service import Registry
 from mesh_registry.serving import listen, run, server_config, signals_end_the_serve_loop
@@ -173,7 +173,7 @@ async def _serve(
         click.echo(f"mcp-mesh-registry: cannot start: {type(error).__name__}: {error}", err=True)
         listener.close()
         return 1
-    freeze_loaded_heap()
+    freeze_heap()
     host, port = listener.getsockname()[:2]
     tls = process.ssl_certfile is not None
     try:

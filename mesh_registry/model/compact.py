@@ -34,6 +34,9 @@ _SCHEMA_BYTES = 4096
 # for schemas no agent has any more stays bounded (about 5 MB at most).
 _SCHEMAS_KEPT = 1024
 _schemas: OrderedDict[str, dict[str, Any]] = OrderedDict()
+# The JSON text of each schema in the table, by the schema's id (stable while the table holds
+# it): a record compacted again after a status change keeps its schemas without encoding them.
+_texts_by_id: dict[int, str] = {}
 
 
 def compacted(model: _M) -> _M:
@@ -81,6 +84,10 @@ def _shared_schema(schema: dict[str, Any]) -> dict[str, Any]:
     JSON text is the key: it tells apart what Python's ``==`` does not (``1``, ``1.0`` and
     ``true``; the order of keys), so the shared schema serializes exactly as ``schema`` does.
     """
+    text = _texts_by_id.get(id(schema))
+    if text is not None:  # the table's own object
+        _schemas.move_to_end(text)
+        return schema
     try:
         text = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError):  # not JSON data: nothing to share it with
@@ -92,8 +99,10 @@ def _shared_schema(schema: dict[str, Any]) -> dict[str, Any]:
         _schemas.move_to_end(text)
         return shared
     _schemas[text] = schema
+    _texts_by_id[id(schema)] = text
     if len(_schemas) > _SCHEMAS_KEPT:
-        _schemas.popitem(last=False)
+        _, evicted = _schemas.popitem(last=False)
+        del _texts_by_id[id(evicted)]
     return schema
 
 

@@ -93,6 +93,8 @@ def test_equal_schemas_are_shared() -> None:
     schema = {"type": "object", "properties": {"q": {"type": "string", "maxLength": 3}}}
     first, second = with_schema("first", schema), with_schema("second", dict(schema))
     assert schema_of(first) is schema_of(second)
+    again = compacted(first.model_copy(update={"status": first.status.model_copy()}))
+    assert schema_of(again) is schema_of(second)  # compacted again: still the shared one
 
 
 @pytest.mark.parametrize(
@@ -120,5 +122,20 @@ def test_a_large_schema_is_not_shared_and_the_table_stays_bounded() -> None:
     for n in range(compact._SCHEMAS_KEPT + 50):
         with_schema(f"agent-{n}", {"type": "object", "title": f"schema {n}"})
     assert len(compact._schemas) == compact._SCHEMAS_KEPT
+    assert len(compact._texts_by_id) == compact._SCHEMAS_KEPT  # evicted from both
     recent = {"type": "object", "title": f"schema {compact._SCHEMAS_KEPT + 49}"}
     assert schema_of(with_schema("again", recent)) is schema_of(with_schema("more", recent))
+
+
+@pytest.mark.parametrize(("extra", "shared"), [(0, True), (1, False)], ids=["at", "one past"])
+def test_schemas_are_shared_up_to_the_size_bound(extra: int, shared: bool) -> None:
+    def sized(length: int) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "object", "description": ""}
+        text = json.dumps(schema, separators=(",", ":"))
+        schema["description"] = "d" * (length - len(text))
+        return schema
+
+    schema = sized(compact._SCHEMA_BYTES + extra)
+    assert len(json.dumps(schema, separators=(",", ":"))) == compact._SCHEMA_BYTES + extra
+    first, second = with_schema("first", schema), with_schema("second", dict(schema))
+    assert (schema_of(first) is schema_of(second)) is shared
