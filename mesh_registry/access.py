@@ -30,6 +30,7 @@ from mesh_registry.errors import (
     TooManyRequests,
 )
 from mesh_registry.incoming import AgentInput, not_found, precondition_revision
+from mesh_registry.listing import Listing
 from mesh_registry.model import (
     Agent,
     AgentList,
@@ -134,9 +135,17 @@ class Access:
         scope = self._scope(principal, query.namespace)
         return await self.registry.list_agents(query, scope=scope)
 
+    async def list_records(self, principal: Principal, query: AgentQuery) -> Listing:
+        scope = self._scope(principal, query.namespace)
+        return await self.registry.list_records(query, scope=scope)
+
     async def discover(self, principal: Principal, query: AgentQuery) -> list[Agent]:
         scope = self._scope(principal, query.namespace)
         return await self.registry.discover(query, scope=scope)
+
+    async def discover_records(self, principal: Principal, query: AgentQuery) -> Listing:
+        scope = self._scope(principal, query.namespace)
+        return await self.registry.discover_records(query, scope=scope)
 
     async def watch(
         self, principal: Principal, query: AgentQuery, since: str | int | None = None

@@ -184,18 +184,19 @@ class Query:
         """The matching ``agents`` with their rank (tag score, version), best first; agents
         with equal keys are equally good, and appear in name order."""
         scored = []
+        constrained = self._constrains_capabilities
+        preferred = bool(self.tags.preferred)
         for agent in agents:
             if not self._matches_object(agent):
                 continue
             matched = self._matched(agent)
-            if self._constrains_capabilities and not matched:
+            if constrained and not matched:
                 continue
-            score = (
-                max((self.tags.score(c.tags) for c in matched), default=0)
-                if self.tags.preferred
-                else 0
-            )
-            best = max((precedence_key(c.version) for c in matched), default=_LOWEST)
+            score = max((self.tags.score(c.tags) for c in matched), default=0) if preferred else 0
+            if len(matched) == 1:  # the common case: one capability asked for
+                best = precedence_key(matched[0].version)
+            else:
+                best = max((precedence_key(c.version) for c in matched), default=_LOWEST)
             scored.append((score, best, agent))
         scored.sort(key=lambda item: (item[2].metadata.name, item[2].metadata.namespace))
         # Stable sort: equal score and version keep the name order set above.

@@ -45,6 +45,7 @@ from mesh_registry.incoming import (
     parse_revision,
     precondition_revision,
 )
+from mesh_registry.listing import Listing
 from mesh_registry.maintenance import Maintenance
 from mesh_registry.memory import collector_paused
 from mesh_registry.model import (
@@ -52,7 +53,6 @@ from mesh_registry.model import (
     AgentList,
     EventType,
     HeartbeatResponse,
-    ListMeta,
     ObjectKey,
     Phase,
 )
@@ -442,6 +442,12 @@ class Registry:
         providing any of them. Pages (``limit``, and the ``continue`` token of the previous
         page) all reflect the first page's revision. ``scope``: the namespaces the asker may
         see (``None``: all)."""
+        return (await self.list_records(query, scope=scope)).as_list()
+
+    async def list_records(
+        self, query: AgentQuery | None = None, *, scope: frozenset[str] | None = None
+    ) -> Listing:
+        """:meth:`list_agents`, with the records and their heartbeat times apart."""
         query = query or AgentQuery()
         compiled = query.compile(Match.ANY, scope=scope, max_limit=MAX_LIST_LIMIT)
         await self.fresh()
@@ -457,10 +463,7 @@ class Registry:
             ) from None
         except StoreUnavailable as error:
             raise Unavailable(str(error)) from error
-        return AgentList(
-            metadata=ListMeta(resource_version=str(page.revision), continue_=page.continue_token),
-            items=[self._live(agent) for agent in page.items],
-        )
+        return self._listing(page.revision, page.items, page.continue_token)
 
     async def discover(
         self, query: AgentQuery, *, scope: frozenset[str] | None = None
@@ -468,10 +471,17 @@ class Registry:
         """Agents providing **all** of the query's capabilities, best first (docs/design.md,
         "Discovery"): tag score, then highest version, then name. Only healthy agents unless
         the query names phases."""
+        return (await self.discover_records(query, scope=scope)).agents()
+
+    async def discover_records(
+        self, query: AgentQuery, *, scope: frozenset[str] | None = None
+    ) -> Listing:
+        """:meth:`discover`, with the records and their heartbeat times apart, as of the
+        registry's revision."""
         compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
         await self.fresh()
         ranked = compiled.rank(self._cache.candidates(compiled))  # rank() filters too
-        return [self._live(agent) for agent in ranked[: query.limit]]
+        return self._listing(self.revision, ranked[: query.limit])
 
     async def watch(
         self,
@@ -563,6 +573,13 @@ class Registry:
         if agent is None:
             raise not_found(key)
         return agent
+
+    def _listing(
+        self, revision: int, records: list[Agent], continue_token: str | None = None
+    ) -> Listing:
+        last_heartbeat = self._health.last_heartbeat
+        beats = [last_heartbeat(record.key) for record in records]
+        return Listing(revision, records, beats, continue_token)
 
     def _live(self, agent: Agent) -> Agent:
         """``agent`` with the lease's last heartbeat time, which is not versioned."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from mesh_registry.selector.errors import SelectorError
@@ -61,6 +62,13 @@ def parse_selector(text: str) -> Selector:
         raise SelectorError(
             f"a selector may be at most {MAX_SELECTOR_LENGTH} characters long, got {len(text)}"
         )
+    return _parsed(text)
+
+
+# Queries repeat their selectors (every read of a consumer asks the same): selectors are
+# immutable, so the last ones parsed are kept (at most 256 x 16 kB of text). Errors are not.
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> Selector:
     return Selector.of(Parser(text).parse())
 
 

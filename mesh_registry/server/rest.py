@@ -15,11 +15,12 @@ from mesh_registry.access import Access
 from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
 from mesh_registry.incoming import parse_revision
-from mesh_registry.model import AgentList, DeleteOptions, ListMeta, TokenReview, field_errors
+from mesh_registry.model import DeleteOptions, TokenReview, field_errors
 from mesh_registry.query import Operation, from_params
 from mesh_registry.server.auth import PRINCIPAL
+from mesh_registry.server.listing_json import ListingEncoder
 from mesh_registry.server.requests import flag, json_body, optional_json_body
-from mesh_registry.server.responses import json_response
+from mesh_registry.server.responses import JSON, json_response
 from mesh_registry.server.settings import ServerSettings
 from mesh_registry.server.sse import event_stream, resume_revision
 
@@ -33,19 +34,20 @@ HEARTBEAT = ITEM + "/heartbeat"
 class RestApi:
     def __init__(self, access: Access, settings: ServerSettings) -> None:
         self._access = access
-        self._registry = access.registry
         self._settings = settings
+        self._listings = ListingEncoder()
 
     def routes(self) -> list[Route]:
-        # Starlette tries routes in order: heartbeats, by far the most frequent, come first.
+        # Starlette tries routes in order: the most frequent come first (heartbeats, then
+        # reads); no two of these paths match the same request.
         return [
             _route(HEARTBEAT, POST=self.heartbeat),
-            _route(ITEM + "/token", POST=self.call_token),
-            _route("/api/v1/tokenreviews", POST=self.review),
+            _route("/api/v1/discover", GET=self.discover),
             _route("/api/v1/agents", GET=self.list_or_watch),
             _route(COLLECTION, GET=self.list_or_watch, POST=self.create),
             _route(ITEM, GET=self.get, PUT=self.replace, DELETE=self.delete),
-            _route("/api/v1/discover", GET=self.discover),
+            _route(ITEM + "/token", POST=self.call_token),
+            _route("/api/v1/tokenreviews", POST=self.review),
         ]
 
     async def list_or_watch(self, request: Request) -> Response:
@@ -63,7 +65,8 @@ class RestApi:
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
         query = from_params(request.query_params.getlist, Operation.LIST, namespace)
-        return json_response(await self._access.list_agents(_principal(request), query))
+        listing = await self._access.list_records(_principal(request), query)
+        return Response(self._listings.encode(listing), media_type=JSON)
 
     async def create(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
@@ -123,9 +126,8 @@ class RestApi:
 
     async def discover(self, request: Request) -> Response:
         query = from_params(request.query_params.getlist, Operation.DISCOVER, None)
-        found = await self._access.discover(_principal(request), query)
-        revision = str(self._registry.revision)
-        return json_response(AgentList(metadata=ListMeta(resource_version=revision), items=found))
+        listing = await self._access.discover_records(_principal(request), query)
+        return Response(self._listings.encode(listing), media_type=JSON)
 
 
 def _principal(request: Request) -> Principal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from mesh_registry import cache as cache_module
 from mesh_registry.config import RegistryConfig
 from mesh_registry.discovery import Match, Query
+from mesh_registry.postings import Postings
 from mesh_registry.service import Registry
 from tests.support.agents import agent_body
 
@@ -67,9 +69,27 @@ async def check(seed: int, operations: int) -> None:
                     assert sorted(a.key for a in ranked) == expected
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(min_value=0, max_value=10**6))
-def test_indexed_queries_equal_full_scans(seed: int) -> None:
+# The index reads bitmaps for entries many objects hold: with these thresholds, the small
+# registries here have them for most entries, and gain and lose them as agents change.
+BITMAPS = functools.partial(Postings, dense_min=2, dense_share=4)
+# The fixture below holds for all of a test's examples, as it should.
+examples = functools.partial(
+    settings,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(params=["sets", "bitmaps"])
+def index(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "bitmaps":
+        monkeypatch.setattr(cache_module, "Postings", BITMAPS)
+    return str(request.param)
+
+
+@examples(max_examples=15)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_indexed_queries_equal_full_scans(index: str, seed: int) -> None:
     asyncio.run(check(seed, operations=120))
 
 
@@ -97,14 +117,10 @@ async def check_pages(seed: int) -> None:
 # A page is served from the indexes or by a scan in key order, by their estimated costs:
 # both ways must give the same pages.
 @pytest.mark.parametrize("scan_cost", [0, 10**9], ids=["scan", "indexes"])
-@settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@examples(max_examples=8)
 @given(seed=st.integers(min_value=0, max_value=10**6))
 def test_pages_from_indexes_equal_pages_from_scans(
-    scan_cost: int, seed: int, monkeypatch: pytest.MonkeyPatch
+    index: str, scan_cost: int, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cache_module, "_SCAN_COST", scan_cost)
     asyncio.run(check_pages(seed))

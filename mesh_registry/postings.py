@@ -1,0 +1,207 @@
+"""The watch cache's inverted index: which objects hold each capability and each label.
+
+An entry (a capability name, or a label as a ``(key, value)`` pair) that few objects hold has
+the set of their keys. Intersecting sets costs a probe into the larger for each key of the
+smaller, at a random place in memory: at 100k agents, 4k probes into a label's 33k-key set
+were most of a discovery's time. So an entry that many objects hold (a dense one) is a bitmap
+instead, an ``int`` whose bit ``i`` is set when the object in slot ``i`` holds the entry:
+constraints on dense entries AND and OR a machine word at a time, and only the few keys left
+are read from the bits. A bitmap costs ``slots / 8`` bytes, less than a set of more than
+about ``slots / 300`` keys.
+
+An entry turns dense when ``max(dense_min, slots / dense_share)`` objects hold it, and sparse
+again when fewer than half as many do. Each object holds a few entries (``E``), so at most
+``E * dense_share`` entries are dense: the bitmaps take at most ``E * dense_share / 8`` bytes
+per object (40 with five entries and the default share).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
+
+from mesh_registry.model import ObjectKey
+
+Entry = Hashable  # a capability name (str), or a label as a (key, value) tuple
+DENSE_MIN = 512
+DENSE_SHARE = 64
+_NONZERO_BYTE = re.compile(rb"[^\x00]")
+# The set bits of each byte value, as bit offsets.
+_BITS_OF = tuple(tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256))
+_NOBODY: frozenset[ObjectKey] = frozenset()
+
+
+class Postings:
+    """Entries to the keys that hold them: sets for sparse entries, bitmaps for dense ones."""
+
+    def __init__(self, dense_min: int = DENSE_MIN, dense_share: int = DENSE_SHARE) -> None:
+        self._dense_min = dense_min
+        self._dense_share = dense_share
+        self._sets: dict[Entry, set[ObjectKey]] = {}  # sparse entries
+        self._bitmaps: dict[Entry, int] = {}  # dense entries
+        self._counts: dict[Entry, int] = {}  # dense entries: how many keys hold each
+        self._slots: dict[ObjectKey, int] = {}
+        self._key_at: list[ObjectKey | None] = []  # by slot; None: free
+        self._free: list[int] = []
+
+    def clear(self) -> None:
+        for held in (self._sets, self._bitmaps, self._counts, self._slots):
+            held.clear()
+        self._key_at.clear()
+        self._free.clear()
+
+    def add(self, key: ObjectKey, entries: Iterable[Entry]) -> None:
+        """``key`` holds ``entries``; it held none of them before."""
+        slot = self._slot(key)
+        bit = 1 << slot
+        dense_at = self._dense_at()
+        for entry in dict.fromkeys(entries):
+            bitmap = self._bitmaps.get(entry)
+            if bitmap is not None:
+                self._bitmaps[entry] = bitmap | bit
+                self._counts[entry] += 1
+                continue
+            holders = self._sets.setdefault(entry, set())
+            holders.add(key)
+            if len(holders) >= dense_at:
+                self._bitmaps[entry] = self._bits_of(holders)
+                self._counts[entry] = len(holders)
+                del self._sets[entry]
+
+    def remove(self, key: ObjectKey, entries: Iterable[Entry]) -> None:
+        """``key`` holds none of ``entries`` any more: every entry it was added with."""
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            return
+        self._key_at[slot] = None
+        self._free.append(slot)
+        sparse_below = self._dense_at() // 2
+        for entry in dict.fromkeys(entries):
+            bitmap = self._bitmaps.get(entry)
+            if bitmap is None:
+                holders = self._sets.get(entry)
+                if holders is not None:
+                    holders.discard(key)
+                    if not holders:
+                        del self._sets[entry]
+                continue
+            bitmap &= ~(1 << slot)
+            count = self._counts[entry] - 1
+            if count >= sparse_below:
+                self._bitmaps[entry] = bitmap
+                self._counts[entry] = count
+                continue
+            del self._bitmaps[entry], self._counts[entry]
+            if count:
+                self._sets[entry] = self._keys_of(bitmap)
+
+    def holders(self, entry: Entry) -> AbstractSet[ObjectKey]:
+        """The keys that hold ``entry`` (read it, never change it)."""
+        bitmap = self._bitmaps.get(entry)
+        return self._sets.get(entry, _NOBODY) if bitmap is None else self._keys_of(bitmap)
+
+    def count(self, entries: Iterable[Entry]) -> int:
+        """How many keys hold any of ``entries``, at most (a key holding two counts twice)."""
+        counts, sets = self._counts, self._sets
+        return sum(counts[e] if e in counts else len(sets.get(e, ())) for e in entries)
+
+    @property
+    def dense_entries(self) -> int:
+        """How many entries are bitmaps."""
+        return len(self._bitmaps)
+
+    def keys_in_all(self, constraints: Sequence[Sequence[Entry]]) -> AbstractSet[ObjectKey]:
+        """The keys that hold at least one entry of every constraint (each a non-empty list
+        of entries). The result may be the index's own set: read it, never change it."""
+        bits: int | None = None  # the constraints with a dense entry, ANDed
+        sparse: list[list[AbstractSet[ObjectKey]]] = []  # the others
+        for constraint in constraints:
+            if not any(entry in self._bitmaps for entry in constraint):
+                sparse.append([self._sets.get(entry, _NOBODY) for entry in constraint])
+                continue
+            any_of = self._any_of(constraint)
+            bits = any_of if bits is None else bits & any_of
+        if bits is None:
+            return _intersected(sparse)
+        if not sparse:
+            return self._keys_of(bits)
+        if min(_total(sets) for sets in sparse) < bits.bit_count():
+            # Few keys pass the sparse constraints: test their bits.
+            data = _bytes(bits)
+            return {key for key in _intersected(sparse) if self._bit_set(data, key)}
+        return _intersected([[self._keys_of(bits)], *sparse])
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _dense_at(self) -> int:
+        return max(self._dense_min, len(self._key_at) // self._dense_share)
+
+    def _slot(self, key: ObjectKey) -> int:
+        slot = self._slots.get(key)
+        if slot is None:
+            if self._free:
+                slot = self._free.pop()
+                self._key_at[slot] = key
+            else:
+                slot = len(self._key_at)
+                self._key_at.append(key)
+            self._slots[key] = slot
+        return slot
+
+    def _any_of(self, constraint: Sequence[Entry]) -> int:
+        """The bitmap of the keys holding any of ``constraint``'s entries, dense or not."""
+        bits = 0
+        for entry in constraint:
+            bitmap = self._bitmaps.get(entry)
+            bits |= self._bits_of(self._sets.get(entry, ())) if bitmap is None else bitmap
+        return bits
+
+    def _bits_of(self, keys: Iterable[ObjectKey]) -> int:
+        data = bytearray(len(self._key_at) // 8 + 1)
+        for key in keys:
+            slot = self._slots[key]
+            data[slot >> 3] |= 1 << (slot & 7)
+        return int.from_bytes(data, "little")
+
+    def _keys_of(self, bits: int) -> set[ObjectKey]:
+        key_at = self._key_at
+        return {key for slot in _set_bits(bits) if (key := key_at[slot]) is not None}
+
+    def _bit_set(self, data: bytes, key: ObjectKey) -> bool:
+        slot = self._slots[key]
+        at = slot >> 3
+        return at < len(data) and bool(data[at] >> (slot & 7) & 1)
+
+
+def _intersected(constraints: list[list[AbstractSet[ObjectKey]]]) -> AbstractSet[ObjectKey]:
+    """The keys in at least one set of every constraint."""
+    # Intersections iterate the smaller set: from the smallest constraint on, what is found
+    # only shrinks.
+    constraints.sort(key=_total)
+    first, *rest = constraints
+    found = first[0] if len(first) == 1 else frozenset().union(*first)
+    for sets in rest:
+        if len(sets) == 1:
+            found = found & sets[0]
+        else:
+            found = frozenset().union(*(found & holders for holders in sets))
+    return found
+
+
+def _total(sets: list[AbstractSet[ObjectKey]]) -> int:
+    return sum(map(len, sets))
+
+
+def _bytes(bits: int) -> bytes:
+    return bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+
+
+def _set_bits(bits: int) -> Iterator[int]:
+    """The offsets of the bits set in ``bits`` (not negative), lowest first."""
+    data = _bytes(bits)
+    for match in _NONZERO_BYTE.finditer(data):
+        at = match.start()
+        base = at * 8
+        for bit in _BITS_OF[data[at]]:
+            yield base + bit
