@@ -3,9 +3,10 @@
 A list or discovery answer repeats the records the last one held: of its cost, encoding the
 records was the most (about 6 µs each, and a copy of each to set its heartbeat time). Here a
 record version is encoded once, without its last heartbeat time, and kept in a memo bounded
-in bytes (the most recently used first); each answer joins the texts, and puts each record's
-heartbeat time where pydantic puts it. The text is exactly what ``Listing.as_list()`` encodes
-to: ``tests/api/test_listing_json.py`` compares them on a table of records.
+in characters (the least recently used leave first); each answer joins the texts, and puts
+each record's heartbeat time where pydantic puts it. The text is exactly what
+``Listing.as_list()`` encodes to: ``tests/api/test_listing_json.py`` compares them on a table
+of records.
 
 A record version is known by namespace, name and resource version: the registry never
 gives one version two contents. A record the memo cannot split as expected (should its
@@ -25,7 +26,8 @@ from mesh_registry.listing import Listing
 from mesh_registry.model import Agent, AgentList
 from mesh_registry.records import timestamp, with_heartbeat
 
-# What the memo holds, in characters of JSON: about 15k records of 1 kB, a fleet's hot set.
+# What the memo holds, in characters of JSON: about 15k records of 1 kB, a fleet's hot set
+# (16 MB of ASCII text; Python keeps text with other characters in 2 or 4 bytes a character).
 MEMO_CHARS: Final = 16 * 2**20
 # Larger records are encoded every time: one would evict many.
 RECORD_CHARS: Final = 64 * 2**10
@@ -55,10 +57,11 @@ class _Split:
     def text(self, beat: datetime | float | None) -> str:
         if beat is None:
             return self.before + self.after
+        if isinstance(beat, datetime):  # the record's own time: rare, not remembered
+            return self.before + _BEAT_FIELD + _DATETIME.dump_json(beat).decode() + self.after
         if beat != self.beat:
-            when = timestamp(beat) if isinstance(beat, float) else beat
-            self.beat_text = _BEAT_FIELD + _DATETIME.dump_json(when).decode()
-            self.beat = beat if isinstance(beat, float) else None
+            self.beat_text = _BEAT_FIELD + _DATETIME.dump_json(timestamp(beat)).decode()
+            self.beat = beat
         return self.before + self.beat_text + self.after
 
 

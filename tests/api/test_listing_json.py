@@ -80,6 +80,7 @@ BEATS: dict[str, float | None] = {
     "no lease time": None,
     "a lease time": BEAT,
     "a whole second": WHOLE_SECOND,
+    "an int": 1_780_000_002,
 }
 
 
