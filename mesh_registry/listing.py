@@ -3,7 +3,7 @@
 An agent's last heartbeat time lives in its lease, not in its record (docs/design.md,
 "Health"): a read serves each record with the time beside it. Keeping the two apart until
 the answer is written lets a transport encode a record version once and add the time to the
-text (``server/listing_json.py``), instead of copying and encoding every record on every read.
+text (``server/agent_json.py``), instead of copying and encoding every record on every read.
 """
 
 from __future__ import annotations

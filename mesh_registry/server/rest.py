@@ -17,8 +17,8 @@ from mesh_registry.errors import BadRequest
 from mesh_registry.incoming import parse_revision
 from mesh_registry.model import DeleteOptions, TokenReview, field_errors
 from mesh_registry.query import Operation, from_params
+from mesh_registry.server.agent_json import AgentJson
 from mesh_registry.server.auth import PRINCIPAL
-from mesh_registry.server.listing_json import ListingEncoder
 from mesh_registry.server.requests import flag, json_body, optional_json_body
 from mesh_registry.server.responses import JSON, json_response
 from mesh_registry.server.settings import ServerSettings
@@ -35,7 +35,7 @@ class RestApi:
     def __init__(self, access: Access, settings: ServerSettings) -> None:
         self._access = access
         self._settings = settings
-        self._listings = ListingEncoder()
+        self._json = AgentJson()
 
     def routes(self) -> list[Route]:
         # Starlette tries routes in order: the most frequent come first (heartbeats, then
@@ -59,6 +59,7 @@ class RestApi:
             return event_stream(
                 events,
                 self._settings,
+                self._json,
                 resumed=since is not None,
                 on_stalled=events.stalled,
             )
@@ -66,7 +67,7 @@ class RestApi:
         # revision is checked, then has nothing to select.
         query = from_params(request.query_params.getlist, Operation.LIST, namespace)
         listing = await self._access.list_records(_principal(request), query)
-        return Response(self._listings.encode(listing), media_type=JSON)
+        return Response(self._json.listing(listing), media_type=JSON)
 
     async def create(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
@@ -127,7 +128,7 @@ class RestApi:
     async def discover(self, request: Request) -> Response:
         query = from_params(request.query_params.getlist, Operation.DISCOVER, None)
         listing = await self._access.discover_records(_principal(request), query)
-        return Response(self._listings.encode(listing), media_type=JSON)
+        return Response(self._json.listing(listing), media_type=JSON)
 
 
 def _principal(request: Request) -> Principal:

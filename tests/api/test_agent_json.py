@@ -1,4 +1,4 @@
-"""A list's JSON from the memo of record texts is exactly what the models encode to."""
+"""Agents' JSON from the memo of record texts is exactly what the models encode to."""
 
 from __future__ import annotations
 
@@ -8,12 +8,21 @@ from typing import Any
 
 import pytest
 
-from mesh_registry.codec import decode, encode
+from mesh_registry.codec import decode, encode, with_revision
 from mesh_registry.listing import Listing
-from mesh_registry.model import Agent, AgentStatus, Condition, Phase, parse_agent
+from mesh_registry.model import (
+    Agent,
+    AgentStatus,
+    Condition,
+    EventType,
+    Phase,
+    WatchEvent,
+    parse_agent,
+)
 from mesh_registry.model.compact import compacted
 from mesh_registry.records import created
-from mesh_registry.server.listing_json import ListingEncoder
+from mesh_registry.server.agent_json import AgentJson
+from mesh_registry.server.sse import _Frames
 from tests.support.agents import agent_body
 
 CREATED = datetime(2026, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -91,10 +100,10 @@ def expected(listing: Listing) -> str:
 @pytest.mark.parametrize("beat", list(BEATS.values()), ids=list(BEATS))
 @pytest.mark.parametrize("record", list(RECORDS.values()), ids=list(RECORDS))
 def test_each_record_encodes_as_the_model_does(record: Agent, beat: float | None) -> None:
-    encoder = ListingEncoder()
+    encoder = AgentJson()
     listing = Listing(9, [record], [beat])
-    assert encoder.encode(listing) == expected(listing)
-    assert encoder.encode(listing) == expected(listing)  # from the memo this time
+    assert encoder.listing(listing) == expected(listing)
+    assert encoder.listing(listing) == expected(listing)  # from the memo this time
     assert encoder.held_chars > 0
 
 
@@ -103,56 +112,82 @@ def test_a_listing_of_many_records_and_its_metadata(token: str | None) -> None:
     records = list(RECORDS.values())
     beats = [BEAT + i for i in range(len(records))]
     listing = Listing(12, records, beats, token)
-    encoder = ListingEncoder()
-    assert encoder.encode(listing) == expected(listing)
-    assert json.loads(encoder.encode(listing))["metadata"].get("continue") == token
+    encoder = AgentJson()
+    assert encoder.listing(listing) == expected(listing)
+    assert json.loads(encoder.listing(listing))["metadata"].get("continue") == token
 
 
 def test_an_empty_listing() -> None:
     listing = Listing(1, [], [])
-    assert ListingEncoder().encode(listing) == expected(listing)
+    assert AgentJson().listing(listing) == expected(listing)
 
 
 def test_a_new_heartbeat_time_replaces_the_one_written_last() -> None:
     record = RECORDS["healthy with phase time and generation"]
-    encoder = ListingEncoder()
+    encoder = AgentJson()
     for beat in (BEAT, BEAT, BEAT + 1.5, None, BEAT):
         listing = Listing(2, [record], [beat])
-        assert encoder.encode(listing) == expected(listing)
+        assert encoder.listing(listing) == expected(listing)
 
 
 def test_versions_of_one_record_are_told_apart_by_resource_version() -> None:
     body = agent_body("versioned", ["a.x"])
     first = stored(body, 10, phase=Phase.PENDING)
     second = stored(body, 11, phase=Phase.HEALTHY, phase_since=CREATED)
-    encoder = ListingEncoder()
+    encoder = AgentJson()
     for record in (first, second, first):
         listing = Listing(11, [record], [BEAT])
-        assert encoder.encode(listing) == expected(listing)
+        assert encoder.listing(listing) == expected(listing)
 
 
 def test_a_record_without_a_resource_version_is_encoded_whole() -> None:
     record = created(parse_agent(agent_body("unstored", ["a.x"])), CREATED)
-    encoder = ListingEncoder()
+    encoder = AgentJson()
     listing = Listing(1, [record], [BEAT])
-    assert encoder.encode(listing) == expected(listing)
+    assert encoder.listing(listing) == expected(listing)
     assert encoder.held_chars == 0
 
 
 def test_the_memo_stays_within_its_bound_and_skips_records_over_theirs() -> None:
     records = [stored(agent_body(f"agent-{i}", ["a.x"]), 100 + i) for i in range(50)]
     one = len(expected(Listing(1, records[:1], [None]))) - len(expected(Listing(1, [], [])))
-    encoder = ListingEncoder(memo_chars=one * 10, record_chars=one * 2)
+    encoder = AgentJson(memo_chars=one * 10, record_chars=one * 2)
     for _ in range(2):
         listing = Listing(200, records, [BEAT] * len(records))
-        assert encoder.encode(listing) == expected(listing)
+        assert encoder.listing(listing) == expected(listing)
         assert 0 < encoder.held_chars <= one * 10
-    large = ListingEncoder(record_chars=one // 2)
+    large = AgentJson(record_chars=one // 2)
     listing = Listing(200, records[:3], [None] * 3)
-    assert large.encode(listing) == expected(listing)
+    assert large.listing(listing) == expected(listing)
     assert large.held_chars == 0
 
 
 def test_a_listing_needs_one_heartbeat_time_per_record() -> None:
     with pytest.raises(ValueError, match="one heartbeat time"):
         Listing(1, list(RECORDS.values())[:2], [None])
+
+
+def frame_data(frame: bytes) -> str:
+    (data,) = [line for line in frame.decode().splitlines() if line.startswith("data: ")]
+    return data.removeprefix("data: ")
+
+
+def test_watch_events_of_one_revision_keep_their_own_objects() -> None:
+    """A change at revision R reaches a watcher the object still matches as MODIFIED (the
+    object at R) and one it stopped matching as DELETED (the state before, stamped with R):
+    one key and revision, two contents."""
+    body = agent_body("moved", ["a.x"], labels={"zone": "1"})
+    before = stored(body, 20, phase=Phase.HEALTHY, phase_since=CREATED)
+    after = stored({**body, "metadata": {**body["metadata"], "labels": {"zone": "2"}}}, 21)
+    gone = with_revision(before, 21)
+    agent_json = AgentJson()
+    events = [
+        WatchEvent(type=EventType.ADDED, object=before),
+        WatchEvent(type=EventType.MODIFIED, object=after),
+        WatchEvent(type=EventType.DELETED, object=gone),
+        WatchEvent(type=EventType.MODIFIED, object=after),
+    ]
+    for event in events:
+        for resumable in (False, True):
+            frame = _Frames.frame(event, agent_json, resumable=resumable)
+            assert frame_data(frame) == event.object.model_dump_json(exclude_none=True)

@@ -1,16 +1,18 @@
-"""A list of agents as JSON, each record version encoded once.
+"""Agents as JSON, each record version encoded once.
 
-A list or discovery answer repeats the records the last one held: of its cost, encoding the
-records was the most (about 6 µs each, and a copy of each to set its heartbeat time). Here a
+A list or discovery answer repeats the records the last one held, and a watch's initial state
+the records the last watch of the same filter sent: of their cost, encoding the records was
+the most (about 6 µs each, and for a list a copy of each to set its heartbeat time). Here a
 record version is encoded once, without its last heartbeat time, and kept in a memo bounded
 in characters (the least recently used leave first); each answer joins the texts, and puts
-each record's heartbeat time where pydantic puts it. The text is exactly what
-``Listing.as_list()`` encodes to: ``tests/api/test_listing_json.py`` compares them on a table
-of records.
+each record's heartbeat time where pydantic puts it. The text is exactly what the models
+encode to: ``tests/api/test_agent_json.py`` compares them on a table of records.
 
-A record version is known by namespace, name and resource version: the registry never
-gives one version two contents. A record the memo cannot split as expected (should its
-model's field order change) is encoded whole, the slow way, every time.
+A record version is known by namespace, name and resource version: within one registry, the
+records it stores and lists never give one version two contents. (A watch's DELETED event for
+an object that stopped matching its filter carries the earlier state stamped with the change's
+revision: such events are encoded whole, see ``sse.py``.) A record the memo cannot split as
+expected (should its model's field order change) is encoded whole, the slow way, every time.
 """
 
 from __future__ import annotations
@@ -41,32 +43,38 @@ _MemoKey = tuple[str, str, str]
 class _Split:
     """One record version's JSON, cut where its heartbeat time goes: after the phase."""
 
-    __slots__ = ("after", "beat", "beat_text", "before")
+    __slots__ = ("after", "beat", "beat_text", "before", "own")
 
-    def __init__(self, before: str, after: str) -> None:
+    def __init__(self, before: str, after: str, own: datetime | None) -> None:
         self.before = before
         self.after = after
-        # The last heartbeat time written for this record, and its text: reads between two
+        # The record's own heartbeat time as a field, if it has one: what stands without a
+        # lease's time.
+        self.own = "" if own is None else _beat_field(own)
+        # The last lease time written for this record, and its text: reads between two
         # heartbeats write the same one.
         self.beat: float | None = None
         self.beat_text = ""
 
     def __len__(self) -> int:
-        return len(self.before) + len(self.after)
+        return len(self.before) + len(self.after) + len(self.own)
 
-    def text(self, beat: datetime | float | None) -> str:
+    def text(self, beat: float | None) -> str:
         if beat is None:
-            return self.before + self.after
-        if isinstance(beat, datetime):  # the record's own time: rare, not remembered
-            return self.before + _BEAT_FIELD + _DATETIME.dump_json(beat).decode() + self.after
+            return self.before + self.own + self.after
         if beat != self.beat:
-            self.beat_text = _BEAT_FIELD + _DATETIME.dump_json(timestamp(beat)).decode()
+            self.beat_text = _beat_field(timestamp(beat))
             self.beat = beat
         return self.before + self.beat_text + self.after
 
 
-class ListingEncoder:
-    """Encodes listings as ``AgentList`` JSON, with a memo of record texts."""
+def _beat_field(when: datetime) -> str:
+    return _BEAT_FIELD + _DATETIME.dump_json(when).decode()
+
+
+class AgentJson:
+    """Encodes agents and listings of them, with a memo of record texts. One per registry: a
+    record version is known by its key and resource version within one registry only."""
 
     def __init__(self, memo_chars: int = MEMO_CHARS, record_chars: int = RECORD_CHARS) -> None:
         self._memo: OrderedDict[_MemoKey, _Split] = OrderedDict()
@@ -74,11 +82,16 @@ class ListingEncoder:
         self._record_chars = record_chars
         self._held = 0
 
-    def encode(self, listing: Listing) -> str:
+    def listing(self, listing: Listing) -> str:
+        """``listing.as_list()`` as JSON."""
         items = [self._item(r, b) for r, b in zip(listing.records, listing.heartbeats, strict=True)]
         empty = AgentList(metadata=listing.metadata(), items=[]).model_dump_json(exclude_none=True)
         # ``items`` is the model's last field: its empty list closes the text.
         return empty[: -len("[]}")] + "[" + ",".join(items) + "]}"
+
+    def record(self, record: Agent) -> str:
+        """``record`` as JSON, as it is (with its own heartbeat time, if any)."""
+        return self._item(record, None)
 
     @property
     def held_chars(self) -> int:
@@ -90,7 +103,7 @@ class ListingEncoder:
         if split is None:
             return with_heartbeat(record, beat).model_dump_json(exclude_none=True)
         # As ``with_heartbeat``: without a lease's time, the record's own stands.
-        return split.text(beat if beat is not None else record.status.last_heartbeat_time)
+        return split.text(beat)
 
     def _split(self, record: Agent) -> _Split | None:
         metadata = record.metadata
@@ -122,4 +135,4 @@ def _encoded(record: Agent) -> _Split | None:
     if not (status.startswith(phase) and text.endswith(',"status":' + status + "}")):
         return None
     cut = len(text) - len(status) - 1 + len(phase)
-    return _Split(text[:cut], text[cut:])
+    return _Split(text[:cut], text[cut:], record.status.last_heartbeat_time)
