@@ -48,7 +48,13 @@ def compacted(model: _M) -> _M:
 
 def _compact(model: BaseModel) -> None:
     given = model.__pydantic_fields_set__
-    shared = _field_sets.setdefault(frozenset(given), given)
+    names = frozenset(given)
+    if _field_sets.get(names) is given:
+        # Compacted already, with all it holds: only this function gives a model a shared set
+        # (a copy gets a set of its own). A record written again after a status change shares
+        # its metadata and spec with the one before: only its status is new.
+        return
+    shared = _field_sets.setdefault(names, given)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
     fields = model.__dict__
     for name, value in fields.items():

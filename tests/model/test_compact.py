@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mesh_registry.codec import decode, encode
-from mesh_registry.model import Agent, compact, parse_agent
+from mesh_registry.model import Agent, AgentStatus, Condition, Phase, compact, parse_agent
 from mesh_registry.model.compact import compacted
 from tests.support.agents import agent_body
 
@@ -139,3 +139,22 @@ def test_schemas_are_shared_up_to_the_size_bound(extra: int, shared: bool) -> No
     assert len(json.dumps(schema, separators=(",", ":"))) == compact._SCHEMA_BYTES + extra
     first, second = with_schema("first", schema), with_schema("second", dict(schema))
     assert (schema_of(first) is schema_of(second)) is shared
+
+
+def test_a_record_compacted_again_walks_only_its_new_parts() -> None:
+    first, second = (compacted(agent) for agent in twice(bodies()[1]))
+
+    def new_status() -> AgentStatus:
+        return AgentStatus(phase=Phase.UNHEALTHY, conditions=[Condition(type="R", status="False")])
+
+    changed = first.model_copy(update={"status": new_status()})
+    expected = changed.model_dump_json()
+    assert compacted(changed) is changed
+    assert changed.spec is first.spec  # left as they were
+    assert changed.metadata is first.metadata
+    other = compacted(second.model_copy(update={"status": new_status()}))
+    assert changed.status.model_fields_set is other.status.model_fields_set  # the new part
+    condition, other_condition = changed.status.conditions[0], other.status.conditions[0]
+    assert condition.model_fields_set is other_condition.model_fields_set
+    assert changed == first.model_copy(update={"status": new_status()})
+    assert changed.model_dump_json() == expected
