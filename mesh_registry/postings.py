@@ -4,15 +4,15 @@ An entry (a capability name, or a label as a ``(key, value)`` pair) that few obj
 the set of their keys. Intersecting sets costs a probe into the larger for each key of the
 smaller, at a random place in memory: at 100k agents, 4k probes into a label's 33k-key set
 were most of a discovery's time. So an entry that many objects hold (a dense one) is a bitmap
-instead, an ``int`` whose bit ``i`` is set when the object in slot ``i`` holds the entry:
-constraints on dense entries AND and OR a machine word at a time, and only the few keys left
-are read from the bits. A bitmap costs ``slots / 8`` bytes, less than a set of more than
-about ``slots / 300`` keys.
+instead, whose bit ``i`` is set when the object in slot ``i`` holds the entry: a write sets or
+clears one bit of a ``bytearray``, and a query turns the bitmaps it needs into ``int`` to AND
+and OR them a machine word at a time, then reads the few keys left from the bits. A bitmap
+costs ``slots / 8`` bytes, less than a set of more than about ``slots / 300`` keys.
 
 An entry turns dense when ``max(dense_min, slots / dense_share)`` objects hold it, and sparse
 again when fewer than half as many do. Each object holds a few entries (``E``), so at most
 ``E * dense_share`` entries are dense: the bitmaps take at most ``E * dense_share / 8`` bytes
-per object (40 with five entries and the default share).
+per object (40 with five entries and the default share), twice that with the ints queries keep.
 """
 
 from __future__ import annotations
@@ -39,14 +39,19 @@ class Postings:
         self._dense_min = dense_min
         self._dense_share = dense_share
         self._sets: dict[Entry, set[ObjectKey]] = {}  # sparse entries
-        self._bitmaps: dict[Entry, int] = {}  # dense entries
+        # Dense entries: bit i of byte i // 8 (lowest first) for slot i. Mutable, so that a
+        # write sets or clears one bit instead of copying an int of slots / 8 bytes.
+        self._bitmaps: dict[Entry, bytearray] = {}
+        # The same as ints, made when a query needs them and dropped when the entry changes:
+        # between writes, queries find them ready.
+        self._ints: dict[Entry, int] = {}
         self._counts: dict[Entry, int] = {}  # dense entries: how many keys hold each
         self._slots: dict[ObjectKey, int] = {}
         self._key_at: list[ObjectKey | None] = []  # by slot; None: free
         self._free: list[int] = []
 
     def clear(self) -> None:
-        for held in (self._sets, self._bitmaps, self._counts, self._slots):
+        for held in (self._sets, self._bitmaps, self._ints, self._counts, self._slots):
             held.clear()
         self._key_at.clear()
         self._free.clear()
@@ -54,18 +59,18 @@ class Postings:
     def add(self, key: ObjectKey, entries: Iterable[Entry]) -> None:
         """``key`` holds ``entries``; it held none of them before."""
         slot = self._slot(key)
-        bit = 1 << slot
         dense_at = self._dense_at()
         for entry in dict.fromkeys(entries):
             bitmap = self._bitmaps.get(entry)
             if bitmap is not None:
-                self._bitmaps[entry] = bitmap | bit
+                _set_bit(bitmap, slot)
+                self._ints.pop(entry, None)
                 self._counts[entry] += 1
                 continue
             holders = self._sets.setdefault(entry, set())
             holders.add(key)
             if len(holders) >= dense_at:
-                self._bitmaps[entry] = self._bits_of(holders)
+                self._bitmaps[entry] = self._bytes_of(holders)
                 self._counts[entry] = len(holders)
                 del self._sets[entry]
 
@@ -86,20 +91,21 @@ class Postings:
                     if not holders:
                         del self._sets[entry]
                 continue
-            bitmap &= ~(1 << slot)
+            _clear_bit(bitmap, slot)
+            self._ints.pop(entry, None)
             count = self._counts[entry] - 1
             if count >= sparse_below:
-                self._bitmaps[entry] = bitmap
                 self._counts[entry] = count
                 continue
             del self._bitmaps[entry], self._counts[entry]
             if count:
-                self._sets[entry] = self._keys_of(bitmap)
+                self._sets[entry] = self._keys_of(_as_int(bitmap))
 
     def holders(self, entry: Entry) -> AbstractSet[ObjectKey]:
         """The keys that hold ``entry`` (read it, never change it)."""
-        bitmap = self._bitmaps.get(entry)
-        return self._sets.get(entry, _NOBODY) if bitmap is None else self._keys_of(bitmap)
+        if entry in self._bitmaps:
+            return self._keys_of(self._int_of(entry))
+        return self._sets.get(entry, _NOBODY)
 
     def count(self, entries: Iterable[Entry]) -> int:
         """How many keys hold any of ``entries``, at most (a key holding two counts twice)."""
@@ -153,16 +159,24 @@ class Postings:
         """The bitmap of the keys holding any of ``constraint``'s entries, dense or not."""
         bits = 0
         for entry in constraint:
-            bitmap = self._bitmaps.get(entry)
-            bits |= self._bits_of(self._sets.get(entry, ())) if bitmap is None else bitmap
+            if entry in self._bitmaps:
+                bits |= self._int_of(entry)
+            else:
+                bits |= _as_int(self._bytes_of(self._sets.get(entry, ())))
         return bits
 
-    def _bits_of(self, keys: Iterable[ObjectKey]) -> int:
-        data = bytearray(len(self._key_at) // 8 + 1)
+    def _int_of(self, entry: Entry) -> int:
+        """A dense entry's bitmap as an int."""
+        bits = self._ints.get(entry)
+        if bits is None:
+            bits = self._ints[entry] = _as_int(self._bitmaps[entry])
+        return bits
+
+    def _bytes_of(self, keys: Iterable[ObjectKey]) -> bytearray:
+        bitmap = bytearray(len(self._key_at) // 8 + 1)
         for key in keys:
-            slot = self._slots[key]
-            data[slot >> 3] |= 1 << (slot & 7)
-        return int.from_bytes(data, "little")
+            _set_bit(bitmap, self._slots[key])
+        return bitmap
 
     def _keys_of(self, bits: int) -> set[ObjectKey]:
         key_at = self._key_at
@@ -191,6 +205,24 @@ def _intersected(constraints: list[list[AbstractSet[ObjectKey]]]) -> AbstractSet
 
 def _total(sets: list[AbstractSet[ObjectKey]]) -> int:
     return sum(map(len, sets))
+
+
+def _set_bit(bitmap: bytearray, slot: int) -> None:
+    at = slot >> 3
+    if at >= len(bitmap):  # a slot newer than the bitmap
+        bitmap.extend(bytes(at + 1 - len(bitmap)))
+    bitmap[at] |= 1 << (slot & 7)
+
+
+def _clear_bit(bitmap: bytearray, slot: int) -> None:
+    at = slot >> 3
+    if at < len(bitmap):
+        bitmap[at] &= ~(1 << (slot & 7))
+
+
+def _as_int(bitmap: bytearray) -> int:
+    """The bitmap as an int, to AND and OR it a machine word at a time."""
+    return int.from_bytes(bitmap, "little")
 
 
 def _bytes(bits: int) -> bytes:
