@@ -33,7 +33,6 @@ from mesh_registry.incoming import AgentInput, not_found, precondition_revision
 from mesh_registry.listing import Listing
 from mesh_registry.model import (
     Agent,
-    AgentList,
     CallToken,
     EventType,
     HeartbeatResponse,
@@ -131,17 +130,9 @@ class Access:
         self._require(principal, Role.READER, namespace)
         return await self.registry.get(namespace, name)
 
-    async def list_agents(self, principal: Principal, query: AgentQuery) -> AgentList:
-        scope = self._scope(principal, query.namespace)
-        return await self.registry.list_agents(query, scope=scope)
-
     async def list_records(self, principal: Principal, query: AgentQuery) -> Listing:
         scope = self._scope(principal, query.namespace)
         return await self.registry.list_records(query, scope=scope)
-
-    async def discover(self, principal: Principal, query: AgentQuery) -> list[Agent]:
-        scope = self._scope(principal, query.namespace)
-        return await self.registry.discover(query, scope=scope)
 
     async def discover_records(self, principal: Principal, query: AgentQuery) -> Listing:
         scope = self._scope(principal, query.namespace)

@@ -33,7 +33,6 @@ from mesh_registry.model import (
     AgentList,
     AgentStatus,
     HeartbeatResponse,
-    ListMeta,
     MeshModel,
     Phase,
 )
@@ -193,7 +192,7 @@ def _add_reading_tools(mcp: FastMCP, access: Access, caller: Callable[[], Princi
         """Registered agents in namespace and name order, paginated with limit and continue."""
         arguments = _given(locals())
         query = _checked(lambda: from_arguments(arguments, Operation.LIST))
-        return await _answer(access.list_agents(caller(), query))
+        return (await _answer(access.list_records(caller(), query))).as_list()
 
     _add(mcp, list_agents, tool_schema(Operation.LIST, {}), _READ)
 
@@ -211,9 +210,7 @@ def _add_reading_tools(mcp: FastMCP, access: Access, caller: Callable[[], Princi
         """Providers, best first: preferred tags, then highest version, then name."""
         arguments = _given(locals())
         query = _checked(lambda: _discovery(arguments))
-        found = await _answer(access.discover(caller(), query))
-        revision = str(access.registry.revision)
-        return AgentList(metadata=ListMeta(resource_version=revision), items=found)
+        return (await _answer(access.discover_records(caller(), query))).as_list()
 
     _add(mcp, discover_services, tool_schema(Operation.DISCOVER, _DISCOVER_EXTRA), _READ)
 

@@ -65,7 +65,7 @@ class OfficialApi:
 
     async def _healthy(self, request: Request) -> list[Agent]:
         query = AgentQuery(phases=(Phase.HEALTHY.value,))
-        return (await self._access.list_agents(request.scope[PRINCIPAL], query)).items
+        return (await self._access.list_records(request.scope[PRINCIPAL], query)).agents()
 
     async def _agent(self, request: Request) -> Agent:
         """The agent a server name stands for, if it is listed: one lookup, not a list."""
