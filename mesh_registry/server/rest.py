@@ -15,6 +15,7 @@ from mesh_registry.access import Access
 from mesh_registry.auth import Principal
 from mesh_registry.errors import BadRequest
 from mesh_registry.incoming import parse_revision
+from mesh_registry.listing import Listing
 from mesh_registry.model import DeleteOptions, TokenReview, field_errors
 from mesh_registry.query import Operation, from_params
 from mesh_registry.server.agent_json import AgentJson
@@ -22,7 +23,7 @@ from mesh_registry.server.auth import PRINCIPAL
 from mesh_registry.server.requests import flag, json_body, optional_json_body
 from mesh_registry.server.responses import JSON, json_response
 from mesh_registry.server.settings import ServerSettings
-from mesh_registry.server.sse import event_stream, resume_revision
+from mesh_registry.server.sse import Frames, event_stream, resume_revision
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -36,6 +37,7 @@ class RestApi:
         self._access = access
         self._settings = settings
         self._json = AgentJson()
+        self._frames = Frames(self._json)
 
     def routes(self) -> list[Route]:
         # Starlette tries routes in order: the most frequent come first (heartbeats, then
@@ -59,15 +61,14 @@ class RestApi:
             return event_stream(
                 events,
                 self._settings,
-                self._json,
+                self._frames,
                 resumed=since is not None,
                 on_stalled=events.stalled,
             )
         # A list always shows the latest state, as new as any revision a client can hold: the
         # revision is checked, then has nothing to select.
         query = from_params(request.query_params.getlist, Operation.LIST, namespace)
-        listing = await self._access.list_records(_principal(request), query)
-        return Response(self._json.listing(listing), media_type=JSON)
+        return self._listing(await self._access.list_records(_principal(request), query))
 
     async def create(self, request: Request) -> Response:
         body = await json_body(request, self._settings.max_body_size)
@@ -127,7 +128,9 @@ class RestApi:
 
     async def discover(self, request: Request) -> Response:
         query = from_params(request.query_params.getlist, Operation.DISCOVER, None)
-        listing = await self._access.discover_records(_principal(request), query)
+        return self._listing(await self._access.discover_records(_principal(request), query))
+
+    def _listing(self, listing: Listing) -> Response:
         return Response(self._json.listing(listing), media_type=JSON)
 
 

@@ -43,18 +43,18 @@ def resume_revision(request: Request) -> str | None:
 def event_stream(
     events: WatchStream,
     settings: ServerSettings,
-    agent_json: AgentJson,
+    frames: Frames,
     *,
     resumed: bool,
     on_stalled: Callable[[], None] | None = None,
 ) -> EventSourceResponse:
     """The response of a watch; ``resumed``: it starts after a revision, with no initial state.
-    ``agent_json``: the registry's encoder of agents. ``on_stalled``: told when the client took
-    no data for the send timeout (it is ended)."""
+    ``frames``: the registry's encoder of events. ``on_stalled``: told when the client took no
+    data for the send timeout (it is ended)."""
     return _WatchResponse(
         events,
         resumed,
-        agent_json,
+        frames,
         on_stalled=on_stalled,
         ping=settings.watch_keepalive,
         send_timeout=settings.watch_send_timeout,
@@ -70,23 +70,21 @@ class _WatchResponse(EventSourceResponse):
         self,
         events: WatchStream,
         resumed: bool,
-        agent_json: AgentJson,
+        frames: Frames,
         *,
         on_stalled: Callable[[], None] | None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(_encode(events, resumed, agent_json, None), **kwargs)
+        super().__init__(_encode(events, resumed, frames, None), **kwargs)
         self._events = events
         self._resumed = resumed
-        self._agent_json = agent_json
+        self._frames = frames
         self._on_stalled = on_stalled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct = scope.get("extensions", {}).get(DIRECT_CHUNKS)
         if direct is not None:  # served by the registry's own HTTP protocol
-            self.body_iterator = _encode(
-                self._events, self._resumed, self._agent_json, direct.write
-            )
+            self.body_iterator = _encode(self._events, self._resumed, self._frames, direct.write)
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
@@ -99,37 +97,38 @@ class _WatchResponse(EventSourceResponse):
 _PLAIN = re.compile(r"[A-Za-z0-9_-]*")
 
 
-class _Frames:
-    """The SSE frames of recently sent events. The hub hands one event object to every watcher
-    with the same filter, at about the same time, so a live event is encoded once, not once per
-    watcher. An initial event is a watcher's own, but its agent's JSON comes from the
-    registry's memo of record texts (``agent_json.py``), as a list's does.
+class Frames:
+    """A registry's SSE frames of events. The hub hands one event object to every watcher with
+    the same filter, at about the same time, so the frames of recent live events are kept: a
+    live event is encoded once, not once per watcher. An initial event is a watcher's own, but
+    its agent's JSON comes from the registry's memo of record texts (``agent_json.py``), as a
+    list's does.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, agent_json: AgentJson, size: int = 1024) -> None:
+        self._agent_json = agent_json
         # Keyed by id(); each entry keeps its object alive, so the id cannot be reused meanwhile.
-        self._frames: OrderedDict[int, tuple[WatchEvent, bytes]] = OrderedDict()
+        self._recent: OrderedDict[int, tuple[WatchEvent, bytes]] = OrderedDict()
         self._size = size
 
-    def live(self, event: WatchEvent, agent_json: AgentJson) -> bytes:
+    def live(self, event: WatchEvent) -> bytes:
         """The frame of a live event: with its revision as ``id``, unless an ERROR."""
-        entry = self._frames.get(id(event))
+        entry = self._recent.get(id(event))
         if entry is not None and entry[0] is event:
             return entry[1]
-        frame = self.frame(event, agent_json, resumable=True)
-        self._frames[id(event)] = (event, frame)
-        if len(self._frames) > self._size:
-            self._frames.popitem(last=False)
+        frame = self.frame(event, resumable=True)
+        self._recent[id(event)] = (event, frame)
+        if len(self._recent) > self._size:
+            self._recent.popitem(last=False)
         return frame
 
-    @staticmethod
-    def frame(event: WatchEvent, agent_json: AgentJson, *, resumable: bool) -> bytes:
+    def frame(self, event: WatchEvent, *, resumable: bool) -> bytes:
         resume_id = str(event.revision) if resumable and event.type is not EventType.ERROR else None
         obj = event.object
         # A DELETED event's object may be an earlier state stamped with the change's revision
         # (an object that stopped matching): not the record version that revision names.
         if isinstance(obj, Agent) and event.type is not EventType.DELETED:
-            data = agent_json.record(obj)
+            data = self._agent_json.record(obj)
         else:
             data = obj.model_dump_json(exclude_none=True)
         return sse_frame(data, event.type.value, resume_id)
@@ -145,13 +144,10 @@ def sse_frame(data: str, event: str, resume_id: str | None) -> bytes:
     return f"{head}event: {event}\r\ndata: {data}\r\n\r\n".encode()
 
 
-_frames = _Frames()
-
-
 async def _encode(
     events: WatchStream,
     resumed: bool,
-    agent_json: AgentJson,
+    frames: Frames,
     write_now: Callable[[bytes], bool] | None,
 ) -> AsyncIterator[bytes]:
     """Each batch of events as one chunk of SSE frames: one write per batch. With
@@ -160,7 +156,7 @@ async def _encode(
 
     def sink(event: WatchEvent) -> bool:
         assert write_now is not None
-        return write_now(_frames.live(event, agent_json))
+        return write_now(frames.live(event))
 
     resumable = resumed  # false until the initial state has been sent
     try:
@@ -174,14 +170,14 @@ async def _encode(
             finally:
                 events.deliver_through(None)
             if resumable:
-                yield b"".join([_frames.live(event, agent_json) for event in batch])
+                yield b"".join([frames.live(event) for event in batch])
                 continue
-            frames = []
+            encoded = []
             for event in batch:
                 if isinstance(event.object, Bookmark) and event.object.ends_initial_state:
                     resumable = True  # from this bookmark on
-                frames.append(_frames.frame(event, agent_json, resumable=resumable))
-            yield b"".join(frames)
+                encoded.append(frames.frame(event, resumable=resumable))
+            yield b"".join(encoded)
     finally:
         # Ends the service's stream (and its subscription) when the client goes away.
         await events.aclose()

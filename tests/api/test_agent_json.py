@@ -22,7 +22,7 @@ from mesh_registry.model import (
 from mesh_registry.model.compact import compacted
 from mesh_registry.records import created
 from mesh_registry.server.agent_json import AgentJson
-from mesh_registry.server.sse import _Frames
+from mesh_registry.server.sse import Frames
 from tests.support.agents import agent_body
 
 CREATED = datetime(2026, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -180,7 +180,7 @@ def test_watch_events_of_one_revision_keep_their_own_objects() -> None:
     before = stored(body, 20, phase=Phase.HEALTHY, phase_since=CREATED)
     after = stored({**body, "metadata": {**body["metadata"], "labels": {"zone": "2"}}}, 21)
     gone = with_revision(before, 21)
-    agent_json = AgentJson()
+    frames = Frames(AgentJson())
     events = [
         WatchEvent(type=EventType.ADDED, object=before),
         WatchEvent(type=EventType.MODIFIED, object=after),
@@ -189,5 +189,25 @@ def test_watch_events_of_one_revision_keep_their_own_objects() -> None:
     ]
     for event in events:
         for resumable in (False, True):
-            frame = _Frames.frame(event, agent_json, resumable=resumable)
+            frame = frames.frame(event, resumable=resumable)
             assert frame_data(frame) == event.object.model_dump_json(exclude_none=True)
+
+
+@pytest.mark.parametrize(("extra", "kept"), [(0, True), (1, False)], ids=["at", "one past"])
+def test_a_record_is_kept_up_to_the_record_bound(extra: int, kept: bool) -> None:
+    record = RECORDS["conditions"]
+    size = len(AgentJson()._split(record) or "")
+    encoder = AgentJson(record_chars=size - extra)
+    listing = Listing(1, [record], [BEAT])
+    assert encoder.listing(listing) == expected(listing)
+    assert encoder.held_chars == (size if kept else 0)
+
+
+@pytest.mark.parametrize(("extra", "kept"), [(0, 2), (1, 1)], ids=["at", "one past"])
+def test_the_memo_holds_up_to_its_bound(extra: int, kept: int) -> None:
+    first, second = RECORDS["conditions"], RECORDS["hostile strings"]
+    sizes = [len(AgentJson()._split(record) or "") for record in (first, second)]
+    encoder = AgentJson(memo_chars=sum(sizes) - extra)
+    listing = Listing(1, [first, second], [BEAT, None])
+    assert encoder.listing(listing) == expected(listing)
+    assert encoder.held_chars == (sum(sizes) if kept == 2 else sizes[1])
