@@ -193,10 +193,7 @@ class Query:
             if constrained and not matched:
                 continue
             score = max((self.tags.score(c.tags) for c in matched), default=0) if preferred else 0
-            if len(matched) == 1:  # the common case: one capability asked for
-                best = precedence_key(matched[0].version)
-            else:
-                best = max((precedence_key(c.version) for c in matched), default=_LOWEST)
+            best = max((precedence_key(c.version) for c in matched), default=_LOWEST)
             scored.append((score, best, agent))
         scored.sort(key=lambda item: (item[2].metadata.name, item[2].metadata.namespace))
         # Stable sort: equal score and version keep the name order set above.
