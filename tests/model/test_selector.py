@@ -16,6 +16,7 @@ from mesh_registry.selector import (
     selector_from_label_selector,
     selector_from_labels,
 )
+from mesh_registry.selector import selector as selector_module
 from mesh_registry.selector.lexer import Token, tokenize
 
 # (input, canonical form): what Kubernetes' Parse accepts, and how String() prints it.
@@ -423,3 +424,15 @@ label_values = st.from_regex(r"([a-z0-9]{1,5})?", fullmatch=True)
 def test_fuzz_match_labels_semantics(wanted: dict[str, str], labels: dict[str, str]) -> None:
     expected = all(labels.get(k) == v for k, v in wanted.items())
     assert selector_from_labels(wanted).matches(labels) is expected
+
+
+@pytest.mark.parametrize(("distinct", "kept"), [(256, 256), (257, 256)], ids=["at", "one past"])
+def test_parsed_selectors_are_kept_up_to_their_bound(distinct: int, kept: int) -> None:
+    selector_module._parsed.cache_clear()
+    texts = [f"k{i}=v" for i in range(distinct)]
+    first = [parse_selector(text) for text in texts]
+    assert selector_module._parsed.cache_info().currsize == kept
+    assert [parse_selector(text) for text in texts] == first  # equal, kept or parsed again
+    with pytest.raises(SelectorError):
+        parse_selector("k in (")  # errors are never kept
+    assert selector_module._parsed.cache_info().currsize == kept
