@@ -15,7 +15,6 @@ tools changed) is registered at once with :meth:`replace`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,6 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 from mesh_registry.client import RegistryClient
 from mesh_registry.errors import MeshError, NotFound, Unavailable
 from mesh_registry.model import Agent
+from mesh_registry.waiting import wait_set
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,8 +101,7 @@ class Lifecycle:
                 while not self._replaced.is_set():
                     if await self._can_serve():
                         await self._retrying(self._heartbeat)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._replaced.wait(), self._interval)
+                    await wait_set(self._replaced, self._interval)
             except NotFound:
                 log.info("the registry does not know %s any more: registering again", self.name)
                 self.registered.clear()

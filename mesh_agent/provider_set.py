@@ -32,6 +32,7 @@ from mesh_agent.providers import ChannelPool, Provider
 from mesh_registry.client import RegistryClient
 from mesh_registry.discovery import Query
 from mesh_registry.model import Agent, DependencySpec, ObjectKey
+from mesh_registry.waiting import wait_set
 
 
 @dataclass(slots=True)
@@ -111,8 +112,7 @@ class ProviderSet:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await wait_set(self._changed, remaining)
         return True
 
     async def add(self, dependency: DependencySpec) -> None:

@@ -12,7 +12,6 @@ of an earlier protocol version (its standalone stream, over HTTP; stdio).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -55,6 +54,7 @@ from mesh_registry.model import (
     ResourceTemplate,
 )
 from mesh_registry.selector import SelectorError
+from mesh_registry.waiting import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,7 @@ class Gateway:
 
     async def ready(self, within: float) -> bool:
         """Wait up to ``within`` seconds for the first full state of the mesh."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), within)
-        return self._ready.is_set()
+        return await wait_set(self._ready, within)
 
     # -- keeping current -------------------------------------------------------------------
 

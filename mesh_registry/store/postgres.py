@@ -68,6 +68,7 @@ from mesh_registry.store.postgres_schema import (
     migrate,
     redacted,
 )
+from mesh_registry.waiting import wait_set
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -403,7 +404,7 @@ class PostgresStore:
 
     async def _follow(self) -> None:
         """Deliver the other replicas' commits: on each notification, and every second."""
-        while True:
+        while not self._closed:
             self._notified.clear()
             try:
                 await self._listen()
@@ -415,8 +416,7 @@ class PostgresStore:
                 log.exception("change feed failed; retrying")
                 await asyncio.sleep(_RETRY_SECONDS)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._notified.wait(), self._poll_interval)
+            await wait_set(self._notified, self._poll_interval)
 
     async def _listen(self) -> None:
         """Keep one connection listening for commit notifications."""
