@@ -44,6 +44,7 @@ from mesh_registry.store.base import (
     Unreadable,
 )
 from mesh_registry.store.batch import BatchResult, Stored, Write, apply, settle
+from mesh_registry.store.sqlite_rows import execute_rows, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,23 @@ CREATE TABLE IF NOT EXISTS secrets (
 # Row values per SELECT: well under SQLite's limit on bound parameters.
 _KEYS_PER_QUERY = 250
 _COMPACTION_CHUNK = 10_000
+# Statements over many rows of names and numbers (see sqlite_rows): lease checkpoints hold a
+# row per agent that heartbeated. Rows that carry records stay one statement per row: SQLite
+# would parse a record's text once per column it reads from the row's JSON, which costs more
+# than the GIL does for a batch of writes. `WHERE true`: an upsert's INSERT ... SELECT needs a
+# WHERE clause, or SQLite reads ON CONFLICT as part of a join.
+_DELETE_OBJECTS = rows_of(2) + "DELETE FROM objects WHERE (namespace, name) IN (SELECT * FROM r)"
+_DELETE_LEASES = rows_of(2) + "DELETE FROM leases WHERE (namespace, name) IN (SELECT * FROM r)"
+_UPSERT_LEASES = rows_of(3) + (
+    "INSERT INTO leases (namespace, name, heartbeat) SELECT * FROM r WHERE true"
+    " ON CONFLICT (namespace, name) DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)"
+)
+# A checkpoint: only for objects that still exist (a lease outliving its object is noise).
+_SAVE_LEASES = rows_of(3) + (
+    "INSERT INTO leases (namespace, name, heartbeat) SELECT * FROM r"
+    " WHERE EXISTS (SELECT 1 FROM objects WHERE namespace = r.c0 AND name = r.c1)"
+    " ON CONFLICT (namespace, name) DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)"
+)
 # SQLite's result codes for a damaged file: no commit can be trusted after them.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
@@ -361,14 +379,7 @@ class SQLiteStore:
         async def save(db: aiosqlite.Connection) -> None:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                # Only for objects that still exist: a lease outliving its object is noise.
-                await db.executemany(
-                    "INSERT INTO leases (namespace, name, heartbeat) SELECT ?1, ?2, ?3"
-                    " WHERE EXISTS (SELECT 1 FROM objects WHERE namespace = ?1 AND name = ?2)"
-                    " ON CONFLICT (namespace, name)"
-                    " DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)",
-                    rows,
-                )
+                await execute_rows(db, _SAVE_LEASES, rows)
                 await db.execute("COMMIT")
             except BaseException:
                 await _rollback(db)
@@ -632,15 +643,11 @@ async def _persist(db: aiosqlite.Connection, result: BatchResult, now: float) ->
             upserts,
         )
     if deletes:
-        await db.executemany("DELETE FROM objects WHERE namespace = ? AND name = ?", deletes)
-        await db.executemany("DELETE FROM leases WHERE namespace = ? AND name = ?", deletes)
+        await execute_rows(db, _DELETE_OBJECTS, deletes)
+        await execute_rows(db, _DELETE_LEASES, deletes)
     if result.leases:
-        await db.executemany(
-            "INSERT INTO leases (namespace, name, heartbeat) VALUES (?, ?, ?)"
-            " ON CONFLICT (namespace, name)"
-            " DO UPDATE SET heartbeat = MAX(heartbeat, excluded.heartbeat)",
-            [(key.namespace, key.name, beat) for key, beat in result.leases.items()],
-        )
+        rows = [(key.namespace, key.name, beat) for key, beat in result.leases.items()]
+        await execute_rows(db, _UPSERT_LEASES, rows)
     await db.execute(
         "UPDATE meta SET value = ? WHERE key = 'revision'", (result.changes[-1].revision,)
     )
