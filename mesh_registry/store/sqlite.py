@@ -95,11 +95,28 @@ CREATE TABLE IF NOT EXISTS secrets (
 # Row values per SELECT: well under SQLite's limit on bound parameters.
 _KEYS_PER_QUERY = 250
 _COMPACTION_CHUNK = 10_000
-# Statements over many rows of names and numbers (see sqlite_rows): lease checkpoints hold a
-# row per agent that heartbeated. Rows that carry records stay one statement per row: SQLite
-# would parse a record's text once per column it reads from the row's JSON, which costs more
-# than the GIL does for a batch of writes. `WHERE true`: an upsert's INSERT ... SELECT needs a
+# Statements over many rows (see sqlite_rows): a lease checkpoint holds a row per agent that
+# heartbeated, a mass expiry a batch of a thousand status writes. Those with records also come
+# one row at a time, for the small batches. `WHERE true`: an upsert's INSERT ... SELECT needs a
 # WHERE clause, or SQLite reads ON CONFLICT as part of a join.
+_INSERT_EVENT = (
+    "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENTS = rows_of(8) + (
+    "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
+    " created_at) SELECT * FROM r"
+)
+_UPSERT_OBJECT = (
+    "INSERT INTO objects (namespace, name, value, revision) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (namespace, name)"
+    " DO UPDATE SET value = excluded.value, revision = excluded.revision"
+)
+_UPSERT_OBJECTS = rows_of(4) + (
+    "INSERT INTO objects (namespace, name, value, revision) SELECT * FROM r WHERE true"
+    " ON CONFLICT (namespace, name)"
+    " DO UPDATE SET value = excluded.value, revision = excluded.revision"
+)
 _DELETE_OBJECTS = rows_of(2) + "DELETE FROM objects WHERE (namespace, name) IN (SELECT * FROM r)"
 _DELETE_LEASES = rows_of(2) + "DELETE FROM leases WHERE (namespace, name) IN (SELECT * FROM r)"
 _UPSERT_LEASES = rows_of(3) + (
@@ -611,9 +628,9 @@ async def _fetch(db: aiosqlite.Connection, keys: set[ObjectKey]) -> dict[ObjectK
 
 
 async def _persist(db: aiosqlite.Connection, result: BatchResult, now: float) -> None:
-    await db.executemany(
-        "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    await execute_rows(
+        db,
+        _INSERT_EVENTS,
         [
             (
                 c.revision,
@@ -628,6 +645,7 @@ async def _persist(db: aiosqlite.Connection, result: BatchResult, now: float) ->
             )
             for c in result.changes
         ],
+        per_row=_INSERT_EVENT,
     )
     upserts = [
         (key.namespace, key.name, stored.value, stored.revision)
@@ -636,12 +654,7 @@ async def _persist(db: aiosqlite.Connection, result: BatchResult, now: float) ->
     ]
     deletes = [(key.namespace, key.name) for key, stored in result.final.items() if stored is None]
     if upserts:
-        await db.executemany(
-            "INSERT INTO objects (namespace, name, value, revision) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (namespace, name)"
-            " DO UPDATE SET value = excluded.value, revision = excluded.revision",
-            upserts,
-        )
+        await execute_rows(db, _UPSERT_OBJECTS, upserts, per_row=_UPSERT_OBJECT)
     if deletes:
         await execute_rows(db, _DELETE_OBJECTS, deletes)
         await execute_rows(db, _DELETE_LEASES, deletes)
