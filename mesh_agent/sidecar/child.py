@@ -35,6 +35,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from mesh_registry.waiting import within
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ class ChildServer:
             self._client = None
             with contextlib.suppress(Exception):
                 # Stops the process (stdin closed, then SIGTERM, then SIGKILL), boundedly.
-                await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
+                await within(client.close(), CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
         if time.monotonic() - started >= self.restart.stable_after:
             raise _StableChildDied("it stopped after a long run")
         raise ChildDied("it stopped")
@@ -222,9 +224,7 @@ class ChildServer:
         if client is None or not self.up.is_set():
             return False
         try:
-            tools = await asyncio.wait_for(
-                client.list_tools(cache_mode="bypass"), self.probe_timeout
-            )
+            tools = await within(client.list_tools(cache_mode="bypass"), self.probe_timeout)
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:  # the process is gone
                 self._died.set()
@@ -255,7 +255,7 @@ class ChildServer:
         if client is None or not self.up.is_set():
             raise ToolError(f"{name}: the server is not running (it is being restarted)")
         try:
-            return await asyncio.wait_for(client.call_tool_mcp(name, arguments), self.call_timeout)
+            return await within(client.call_tool_mcp(name, arguments), self.call_timeout)
         except TimeoutError:
             raise ToolError(f"{name}: no answer within {self.call_timeout:g} s") from None
         except Exception as error:
@@ -270,7 +270,7 @@ class ChildServer:
     async def get_prompt(self, name: str, arguments: dict[str, Any]) -> mcp_types.GetPromptResult:
         """The child's prompt ``name``; ``MCPError`` if it is not up or refuses."""
         client = self._up_client(name)
-        answer: mcp_types.GetPromptResult = await asyncio.wait_for(
+        answer: mcp_types.GetPromptResult = await within(
             client.get_prompt_mcp(name, arguments), self.call_timeout
         )
         return answer
@@ -278,7 +278,7 @@ class ChildServer:
     async def read_resource(self, uri: str) -> mcp_types.ReadResourceResult:
         """The child's resource at ``uri``; ``MCPError`` if it is not up or refuses."""
         client = self._up_client(uri)
-        answer: mcp_types.ReadResourceResult = await asyncio.wait_for(
+        answer: mcp_types.ReadResourceResult = await within(
             client.read_resource_mcp(uri), self.call_timeout
         )
         return answer
@@ -301,7 +301,7 @@ class ChildServer:
         """What ``listing`` answers; nothing if the child offers none of it (the method is
         not found), or fails to answer (that is the monitor's to notice)."""
         try:
-            return await asyncio.wait_for(listing, self.probe_timeout * 3)
+            return await within(listing, self.probe_timeout * 3)
         except Exception:
             return []
 

@@ -68,7 +68,7 @@ from mesh_registry.store.postgres_schema import (
     migrate,
     redacted,
 )
-from mesh_registry.waiting import wait_set
+from mesh_registry.waiting import wait_set, within
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -230,7 +230,7 @@ class PostgresStore:
             self._listening = None
         if self._pool is not None:
             try:
-                await asyncio.wait_for(self._pool.close(), 5)
+                await within(self._pool.close(), 5)
             except FAILED:
                 self._pool.terminate()
             self._pool = None

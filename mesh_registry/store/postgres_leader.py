@@ -25,6 +25,7 @@ import asyncpg
 
 from mesh_registry.leadership import OnChange
 from mesh_registry.store.postgres_schema import FAILED, LEADER_LOCK
+from mesh_registry.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,6 @@ class PostgresLeadership:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             try:
-                await asyncio.wait_for(connection.close(), 2)
+                await within(connection.close(), 2)
             except FAILED:
                 connection.terminate()
