@@ -32,6 +32,10 @@ Row = Sequence[str | int | float | None]
 ROWS_CHARS = 4 << 20
 PER_ROW_BELOW = 128
 
+# What the statements need of SQLite: its JSON functions (built in since 3.38, an extension
+# compiled into most builds before). Run once when a store opens, to refuse a build without them.
+PROBE = "SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')"
+
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 

@@ -16,6 +16,7 @@ import pytest
 from mesh_registry.clock import ManualClock
 from mesh_registry.model import EventType, ObjectKey
 from mesh_registry.store import sqlite_rows
+from mesh_registry.store.base import StoreUnavailable
 from mesh_registry.store.sqlite import SQLiteStore
 from mesh_registry.store.sqlite_rows import Row, execute_rows, json_batches, rows_of
 
@@ -173,3 +174,16 @@ async def test_a_large_batch_of_writes_is_stored_exactly(
     }
     assert {record.key: record.value for record in snapshot.records} == expected
     assert snapshot.revision == 550
+
+
+async def test_a_sqlite_without_json_functions_is_refused_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_rows, "PROBE", "SELECT no_such_json_function('[]')")
+    store = SQLiteStore(str(tmp_path / "mesh.db"))
+    with pytest.raises(StoreUnavailable, match="lacks the JSON functions"):
+        await store.open()
+    reopened = SQLiteStore(str(tmp_path / "mesh.db"))  # the lock was let go
+    monkeypatch.undo()
+    await reopened.open()
+    await reopened.close()
