@@ -29,7 +29,6 @@ import aiosqlite
 from mesh_registry.clock import Clock, SystemClock
 from mesh_registry.leadership import Leadership, Solo
 from mesh_registry.model import EventType, ObjectKey
-from mesh_registry.store import sqlite_rows
 from mesh_registry.store.base import (
     Change,
     CommitListener,
@@ -45,7 +44,7 @@ from mesh_registry.store.base import (
     Unreadable,
 )
 from mesh_registry.store.batch import BatchResult, Stored, Write, apply, settle
-from mesh_registry.store.sqlite_rows import execute_rows, rows_of
+from mesh_registry.store.sqlite_rows import execute_rows, require_json_functions, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -317,14 +316,7 @@ class SQLiteStore:
             )
 
     async def _prepare(self, db: aiosqlite.Connection) -> None:
-        try:
-            async with db.execute(sqlite_rows.PROBE) as cursor:
-                await cursor.fetchall()
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailable(
-                f"SQLite {sqlite3.sqlite_version} lacks the JSON functions the registry needs"
-                f" ({error}): use a build with them (built in since SQLite 3.38)"
-            ) from None
+        await require_json_functions(db)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
         async with db.execute("PRAGMA user_version") as cursor:

@@ -21,9 +21,12 @@ time (``per_row``), and a batch of fewer than ``PER_ROW_BELOW`` rows uses it.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 
 import aiosqlite
+
+from mesh_registry.store.base import StoreUnavailable
 
 Row = Sequence[str | int | float | None]
 
@@ -37,6 +40,18 @@ PER_ROW_BELOW = 128
 PROBE = "SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')"
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+async def require_json_functions(db: aiosqlite.Connection) -> None:
+    """``StoreUnavailable``, in one line, if this SQLite lacks the functions ``PROBE`` needs."""
+    try:
+        async with db.execute(PROBE) as cursor:
+            await cursor.fetchall()
+    except sqlite3.OperationalError as error:
+        raise StoreUnavailable(
+            f"SQLite {sqlite3.sqlite_version} lacks the JSON functions the registry needs"
+            f" ({error}): use a build with them (built in since SQLite 3.38)"
+        ) from None
 
 
 def rows_of(columns: int) -> str:
