@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support import forked
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 SERVING = re.compile(r"serving on (https?://\S+)")
@@ -64,14 +66,21 @@ class Process:
     runs (a full pipe would block it)."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
+        base = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        self.process: subprocess.Popen[str] | forked.ForkedProcess
+        if forked.enabled() and all(name.startswith("MESH_") for name in env or {}):
+            # Settings read when a module is imported would be the fork server's: only the
+            # project's own, read at start, may differ from it.
+            self.process = forked.start(argv, {**base, **(env or {})}, ROOT, base)
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**base, **(env or {})},
+            )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
