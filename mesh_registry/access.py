@@ -44,7 +44,7 @@ from mesh_registry.model import (
     WatchEvent,
 )
 from mesh_registry.query import AgentQuery
-from mesh_registry.service import Registration, Registry
+from mesh_registry.service import Registration, Registry, Renewal
 from mesh_registry.watch import WatchStream
 
 OWNER_ANNOTATION = "mcp-mesh.io/owner"
@@ -117,12 +117,19 @@ class Access:
             )
 
     async def heartbeat(self, principal: Principal, namespace: str, name: str) -> HeartbeatResponse:
+        renewal = await self.renew(principal, namespace, name)
+        return HeartbeatResponse(phase=renewal.phase, resource_version=str(renewal.revision))
+
+    async def renew(self, principal: Principal, namespace: str, name: str) -> Renewal:
+        """:meth:`heartbeat`, answered with the phase and revision alone (the short path
+        encodes them itself)."""
         # Not audited: heartbeats renew a lease, they do not change the record.
         self._require(principal, Role.AGENT, namespace)
-        current = self.registry.find(ObjectKey(namespace, name))
-        if current is not None:  # an unknown agent: the registry answers 404
-            self._check_owner(principal, current)
-        return await self.registry.heartbeat(namespace, name)
+        if not principal.may(Role.ADMIN, namespace):  # an admin may renew any agent's lease
+            current = self.registry.find(ObjectKey(namespace, name))
+            if current is not None:  # an unknown agent: the registry answers 404
+                self._check_owner(principal, current)
+        return await self.registry.renew(namespace, name)
 
     # -- reads -----------------------------------------------------------------------------
 

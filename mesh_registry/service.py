@@ -24,7 +24,7 @@ import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mesh_registry.cache import (
     ContinueFromTheFuture,
@@ -82,6 +82,13 @@ from mesh_registry.store import (
 from mesh_registry.watch import Hub, QueueLimit, WatchStream, check_resumable
 
 log = logging.getLogger(__name__)
+
+
+class Renewal(NamedTuple):
+    """What a heartbeat leaves: the agent's phase after it and its record's revision."""
+
+    phase: Phase
+    revision: int
 
 
 class WriteGuard(Protocol):
@@ -406,6 +413,11 @@ class Registry:
             return with_revision(current, change.revision)
 
     async def heartbeat(self, namespace: str, name: str) -> HeartbeatResponse:
+        """Renew an agent's lease (see :meth:`renew`): the answer to a heartbeat."""
+        renewal = await self.renew(namespace, name)
+        return HeartbeatResponse(phase=renewal.phase, resource_version=str(renewal.revision))
+
+    async def renew(self, namespace: str, name: str) -> Renewal:
         """Renew an agent's lease. Writes only when its phase changes (then after the commit).
 
         ``NotFound`` for an unknown agent: the agent should register again.
@@ -419,11 +431,11 @@ class Registry:
         if current is None or phase is None:
             raise not_found(key)
         if self._health.pending(key) is None:
-            return HeartbeatResponse(phase=phase, resource_version=str(current.revision))
+            return Renewal(phase, current.revision)
         written = await self._status.settle(key)
         if written is None:
             raise not_found(key)
-        return HeartbeatResponse(phase=written.status.phase, resource_version=str(written.revision))
+        return Renewal(written.status.phase, written.revision)
 
     # -- reads -----------------------------------------------------------------------------
 

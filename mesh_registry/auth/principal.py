@@ -40,8 +40,11 @@ class Principal:
 
     def role(self, namespace: str) -> Role | None:
         """The strongest role this principal holds in ``namespace``."""
-        held = [r for r in (self.roles.get(namespace), self.roles.get(EVERY_NAMESPACE)) if r]
-        return max(held) if held else None
+        # On every request: no list built for a choice between two.
+        here, everywhere = self.roles.get(namespace), self.roles.get(EVERY_NAMESPACE)
+        if here is None or everywhere is None:
+            return everywhere if here is None else here
+        return max(here, everywhere)
 
     def may(self, role: Role, namespace: str) -> bool:
         held = self.role(namespace)

@@ -14,6 +14,7 @@ READER_A = Principal("r", {"a": Role.READER})
 AGENT_A_READER_B = Principal("ab", {"a": Role.AGENT, "b": Role.READER})
 ADMIN_ALL = Principal("root", {"*": Role.ADMIN})
 READER_ALL_AGENT_A = Principal("mixed", {"*": Role.READER, "a": Role.AGENT})
+ADMIN_ALL_READER_A = Principal("mixed the other way", {"*": Role.ADMIN, "a": Role.READER})
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,8 @@ READER_ALL_AGENT_A = Principal("mixed", {"*": Role.READER, "a": Role.AGENT})
         (READER_ALL_AGENT_A, Role.AGENT, "a", True),
         (READER_ALL_AGENT_A, Role.AGENT, "b", False),
         (READER_ALL_AGENT_A, Role.READER, "z", True),
+        (ADMIN_ALL_READER_A, Role.ADMIN, "a", True),
+        (ADMIN_ALL_READER_A, Role.ADMIN, "z", True),
         (ANONYMOUS, Role.ADMIN, "any", True),
     ],
 )
