@@ -12,9 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mesh_registry.auth import Authenticator
+from mesh_registry.model import HeartbeatResponse, Phase
 from mesh_registry.server.app import create_app
+from mesh_registry.server.heartbeat import _answer_body
 from mesh_registry.server.settings import ServerSettings
-from mesh_registry.service import Registry
+from mesh_registry.service import Registry, Renewal
 from tests.support.agents import agent_body
 from tests.support.tokens import TOKENS, bearer, tokens_document
 
@@ -155,3 +157,11 @@ async def _request_counts(client: httpx.AsyncClient) -> dict[tuple[str, str, str
         for sample in family.samples
         if sample.name == "mesh_http_requests_total" and sample.labels["method"] == "POST"
     }
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+@pytest.mark.parametrize("revision", [1, 9, 10, 4294967296, 2**63 - 1])
+def test_the_short_answer_is_the_models_encoding(phase: Phase, revision: int) -> None:
+    model = HeartbeatResponse(phase=phase, resource_version=str(revision))
+    expected = model.model_dump_json(exclude_none=True).encode()
+    assert _answer_body(Renewal(phase, revision)) == expected
