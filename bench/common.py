@@ -18,6 +18,10 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+# The benchmarks start registries and agents with the test suite's helpers; they measure the
+# commands as a user starts them, not forks of the suite's pre-imported fork server.
+os.environ["MESH_TEST_FORKSERVER"] = "0"
+
 
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
