@@ -20,7 +20,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, print_table, shown, shown_cpu, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS,
+    after_acknowledgement,
+    print_table,
+    shown,
+    shown_cpu,
+    write_results,
+)
 
 BENCH = Path(__file__).resolve().parent
 Row = tuple[str, str]
@@ -73,7 +80,7 @@ def registry_http(r: dict[str, Any]) -> list[Row]:
         (
             f"watch lag from the send, {lag['watchers']:,}"
             f" watcher{'' if lag['watchers'] == 1 else 's'}",
-            f"p99 {lag['p99_ms']:.1f} ms (after the acknowledgement {lag['after_ack_p99_ms']:.1f});"
+            f"p99 {lag['p99_ms']:.1f} ms ({after_acknowledgement(lag)});"
             f" {shown_cpu(lag['fan_out_cpu'])}",
         )
         for lag in r["watch_lag"]

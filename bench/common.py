@@ -137,3 +137,14 @@ def command_line(
     figures = asyncio.run(main(options.quick))
     report(figures)
     print(f"\nwritten: {write_results(name, figures)}")
+
+
+def after_acknowledgement(lag: dict[str, Any]) -> str:
+    """The lag from the writer's acknowledgement, said in words where it is negative: the
+    event reached the watcher before the writer read its answer (both are sent at the commit)."""
+    parts = []
+    for name in ("p50", "p99"):
+        value = lag[f"after_ack_{name}_ms"]
+        sign = "after" if value >= 0 else "before"
+        parts.append(f"{name} {abs(value):.2f} ms {sign}")
+    return "from the acknowledgement: " + ", ".join(parts)

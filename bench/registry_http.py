@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    after_acknowledgement,
     command_line,
     cpu_share,
     print_table,
@@ -398,9 +399,8 @@ def report(results: dict[str, Any]) -> None:
                 f"watch lag p50/p99 ({lag['watchers']:,}"
                 f" watcher{'' if lag['watchers'] == 1 else 's'}), from the send",
                 f"{lag['p50_ms']:.2f} / {lag['p99_ms']:.2f} ms"
-                f"  ({lag['delivered']:,}/{expected:,} events; after the acknowledgement"
-                f" {lag['after_ack_p50_ms']:.2f} / {lag['after_ack_p99_ms']:.2f} ms;"
-                f" {shown_cpu(lag['fan_out_cpu'])})",
+                f"  ({lag['delivered']:,}/{expected:,} events;"
+                f" {after_acknowledgement(lag)}; {shown_cpu(lag['fan_out_cpu'])})",
             )
         )
     stalled = results["watch_lag_stalled"]
