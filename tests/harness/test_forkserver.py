@@ -22,6 +22,8 @@ SCRIPTS = {
     "ends": "print('hello')",
     "exits with a status": "import sys; print('out'); sys.exit(3)",
     "exits with a message": "import sys; sys.exit('cannot go on')",
+    "exits with a negative status": "import sys; sys.exit(-1)",
+    "exits with a status past 255": "import sys; sys.exit(258)",
     "raises": "def fail():\n    raise ValueError('bad value')\nfail()",
     "is interrupted": "raise KeyboardInterrupt",
     "runs its exit handlers": "import atexit; atexit.register(print, 'at exit')",

@@ -83,16 +83,16 @@ def serve(channel: socket.socket) -> None:
 def _fork(request: dict[str, Any], output: int, channel: socket.socket) -> tuple[int, int]:
     pid = os.fork()
     if pid == 0:  # the child never returns
-        code = _run_child(request, output)
-        if code < 0:  # killed by a signal, as python is by an uncaught KeyboardInterrupt
-            signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
-        os._exit(code)
+        end = _run_child(request, output)
+        if isinstance(end, signal.Signals):  # as python ends after an uncaught KeyboardInterrupt
+            signal.signal(end, signal.SIG_DFL)
+            os.kill(os.getpid(), end)
+        os._exit(end & 0xFF)  # what the system keeps of a status, as of python's
     os.close(output)
     return pid, os.pidfd_open(pid)
 
 
-def _run_child(request: dict[str, Any], output: int) -> int:
+def _run_child(request: dict[str, Any], output: int) -> int | signal.Signals:
     stdin = os.open(os.devnull, os.O_RDONLY)
     os.dup2(stdin, 0)
     os.dup2(output, 1)
@@ -104,9 +104,11 @@ def _run_child(request: dict[str, Any], output: int) -> int:
     return run_like_python(request["argv"])
 
 
-def run_like_python(argv: list[str]) -> int:
-    """Run ``python ARGV`` in this process and return its exit status: the module or script as
-    ``__main__``, then what the interpreter does at exit (join threads, atexit, flush)."""
+def run_like_python(argv: list[str]) -> int | signal.Signals:
+    """Run ``python ARGV`` in this process and return its exit status (or the signal python
+    would end itself by): the module or script as ``__main__``, then what the interpreter does
+    at exit (join threads, atexit, flush)."""
+    code: int | signal.Signals
     try:
         if argv[0] == "-m":
             sys.argv = ["-m", *argv[2:]]
@@ -120,7 +122,7 @@ def run_like_python(argv: list[str]) -> int:
         code = _exit_code(exit.code)
     except KeyboardInterrupt as interrupt:
         _print_uncaught(interrupt)
-        code = -signal.SIGINT
+        code = signal.SIGINT
     except BaseException as error:
         _print_uncaught(error)
         code = 1
