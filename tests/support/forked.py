@@ -1,12 +1,14 @@
 """Processes started by the suite's fork server (tests.support.forkserver): one server per test
 worker, started when first needed; each child looks to a test like a ``subprocess.Popen``.
 
-``MESH_TEST_FORKSERVER=0`` starts every process with ``subprocess`` instead.
+``MESH_TEST_FORKSERVER=0`` starts every process with ``subprocess`` instead, as does a system
+without pidfds.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import socket
@@ -20,7 +22,20 @@ from tests.support.forkserver import receive, send
 
 
 def enabled() -> bool:
-    return os.environ.get("MESH_TEST_FORKSERVER", "1") != "0"
+    """Unless turned off, and where the system has what the fork server needs (Linux 5.3's
+    pidfds; a container's seccomp profile may refuse them)."""
+    if os.environ.get("MESH_TEST_FORKSERVER", "1") == "0":
+        return False
+    return _pidfds_work()
+
+
+@functools.cache
+def _pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 class ForkServer:
