@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.forked import ForkedProcess, ForkServer
+from tests.support.forked import ForkedProcess, ForkServer, _pidfds_work
 from tests.support.processes import ROOT, wait_until
 
+pytestmark = pytest.mark.skipif(
+    not _pidfds_work(), reason="no pidfds here: the suite starts its processes with subprocess"
+)
 BASE = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 # (script, arguments, environment added) -> the same exit status and output both ways.
