@@ -139,3 +139,19 @@ def test_closing_the_server_kills_what_it_started(sleeper_script: Path) -> None:
     assert server.server.returncode == 0
     assert child.wait(10) == -signal.SIGKILL
     wait_until(lambda: not Path(f"/proc/{child.pid}").exists())
+
+
+def test_a_server_that_dies_takes_its_children_with_it(sleeper_script: Path) -> None:
+    server = ForkServer(ROOT, BASE)
+    child = sleeper(server, sleeper_script)
+    server.server.kill()  # no end of file for it to act on: the client must
+    assert child.wait(10) == -signal.SIGKILL
+    wait_until(lambda: not Path(f"/proc/{child.pid}/status").exists() or _zombie(child.pid))
+    server.server.wait(10)
+    server._channel.close()
+
+
+def _zombie(pid: int) -> bool:
+    """An orphan killed but not yet reaped by init shows as a zombie for a moment."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return "State:\tZ" in status

@@ -85,8 +85,9 @@ class ForkServer:
     def _read(self) -> None:
         while True:
             message, fds = receive(self._channel)
-            if message is None:  # the server ended: nothing it started can be waited for
+            if message is None:  # the server ended: what it started cannot be waited for
                 for child in self._children.values():
+                    child.kill()  # it killed them itself, unless it crashed
                     child.ended(-signal.SIGKILL)
                 with self._answered:
                     self._answered.notify_all()
