@@ -99,24 +99,19 @@ _COMPACTION_CHUNK = 10_000
 # heartbeated, a mass expiry a batch of a thousand status writes. Those with records also come
 # one row at a time, for the small batches. `WHERE true`: an upsert's INSERT ... SELECT needs a
 # WHERE clause, or SQLite reads ON CONFLICT as part of a join.
-_INSERT_EVENT = (
+_EVENTS = (
     "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at)"
 )
-_INSERT_EVENTS = rows_of(8) + (
-    "INSERT INTO events (revision, type, namespace, name, value, prev_value, prev_revision,"
-    " created_at) SELECT * FROM r"
-)
-_UPSERT_OBJECT = (
-    "INSERT INTO objects (namespace, name, value, revision) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT = _EVENTS + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENTS = rows_of(8) + _EVENTS + " SELECT * FROM r"
+_OBJECTS = "INSERT INTO objects (namespace, name, value, revision)"
+_REPLACE_OBJECT = (
     " ON CONFLICT (namespace, name)"
     " DO UPDATE SET value = excluded.value, revision = excluded.revision"
 )
-_UPSERT_OBJECTS = rows_of(4) + (
-    "INSERT INTO objects (namespace, name, value, revision) SELECT * FROM r WHERE true"
-    " ON CONFLICT (namespace, name)"
-    " DO UPDATE SET value = excluded.value, revision = excluded.revision"
-)
+_UPSERT_OBJECT = _OBJECTS + " VALUES (?, ?, ?, ?)" + _REPLACE_OBJECT
+_UPSERT_OBJECTS = rows_of(4) + _OBJECTS + " SELECT * FROM r WHERE true" + _REPLACE_OBJECT
 _DELETE_OBJECTS = rows_of(2) + "DELETE FROM objects WHERE (namespace, name) IN (SELECT * FROM r)"
 _DELETE_LEASES = rows_of(2) + "DELETE FROM leases WHERE (namespace, name) IN (SELECT * FROM r)"
 _UPSERT_LEASES = rows_of(3) + (
