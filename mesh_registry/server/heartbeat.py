@@ -61,7 +61,7 @@ class HeartbeatPath:
         self.app = app
         self._access = access
         self._gate = gate
-        self._metrics = metrics
+        self._counts = metrics.requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = None
@@ -76,14 +76,14 @@ class HeartbeatPath:
         except MeshError as error:
             # Refused before routing, as the middleware refuses it: counted as unmatched.
             await refusal(error)(scope, receive, send)
-            self._metrics.observe("POST", UNMATCHED, error.code, time.perf_counter() - started)
+            self._counts.observe("POST", UNMATCHED, error.code, time.perf_counter() - started)
             return
         assert principal is not None  # None only on /mcp
         status = 500
         try:
             status = await self._answer(scope, receive, send, principal, match[1], match[2])
         finally:
-            self._metrics.observe("POST", HEARTBEAT, status, time.perf_counter() - started)
+            self._counts.observe("POST", HEARTBEAT, status, time.perf_counter() - started)
 
     async def _answer(
         self,

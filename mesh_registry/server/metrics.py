@@ -26,6 +26,7 @@ from mesh_registry.store.base import BATCH_BUCKETS
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"  # the route label of a request refused before routing
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_BUCKET_LABELS = (*map(floatToGoString, _LATENCY_BUCKETS), "+Inf")  # as prometheus_client's
 
 
 class Metrics:
@@ -33,13 +34,9 @@ class Metrics:
 
     def __init__(self, registry: Registry) -> None:
         self.collectors = CollectorRegistry()
-        self.requests = _Requests()
+        self.requests = RequestCounts()
         self.collectors.register(self.requests)
         self.collectors.register(_RegistryCollector(registry))
-
-    def observe(self, method: str, route: str, status: int, seconds: float | None) -> None:
-        """Count a request (and its time, unless ``None``: a stream) under its route."""
-        self.requests.observe(method, route, status, seconds)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.collectors), media_type=CONTENT_TYPE)
@@ -76,10 +73,10 @@ class _RequestMetrics:
         finally:
             route = getattr(scope.get("route"), "path", UNMATCHED)
             seconds = None if streaming else time.perf_counter() - started
-            self.metrics.observe(scope["method"], route, status, seconds)
+            self.metrics.requests.observe(scope["method"], route, status, seconds)
 
 
-class _Requests(Collector):
+class RequestCounts(Collector):
     """HTTP requests, counted in plain integers and turned into Prometheus families when
     scraped. Every request is counted, heartbeats included: prometheus_client's counters and
     histograms take a lock per increment and walk the buckets in Python, which cost a fifth of
@@ -91,6 +88,7 @@ class _Requests(Collector):
         self._timings: dict[tuple[str, str], _Timing] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        """Count a request (and its time, unless ``None``: a stream) under its route."""
         count = self._counts.get((method, route, status))
         if count is None:
             count = self._counts[method, route, status] = _Count()
@@ -151,8 +149,7 @@ class _Timing:
         self.total += seconds
 
     def buckets(self) -> list[tuple[str, float]]:
-        bounds = [*map(floatToGoString, _LATENCY_BUCKETS), "+Inf"]
-        return list(zip(bounds, accumulate(self.counts), strict=True))
+        return list(zip(_BUCKET_LABELS, accumulate(self.counts), strict=True))
 
 
 class _RegistryCollector(Collector):

@@ -65,7 +65,7 @@ def samples(exposition: str) -> list[tuple[str, dict[str, str], float]]:
 async def test_the_exposition_is_prometheus_clients(service: Registry, count: int) -> None:
     metrics = Metrics(service)
     for method, route, status, seconds in REQUESTS[:count]:
-        metrics.observe(method, route, status, seconds)
+        metrics.requests.observe(method, route, status, seconds)
     ours = generate_latest(metrics.collectors).decode()
     theirs = reference(REQUESTS[:count])
     assert samples(ours) == samples(theirs)
