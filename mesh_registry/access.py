@@ -128,7 +128,7 @@ class Access:
         if not principal.may(Role.ADMIN, namespace):  # an admin may renew any agent's lease
             current = self.registry.find(ObjectKey(namespace, name))
             if current is not None:  # an unknown agent: the registry answers 404
-                self._check_owner(principal, current)
+                self._require_owner(principal, current)
         return await self.registry.renew(namespace, name)
 
     # -- reads -----------------------------------------------------------------------------
@@ -225,8 +225,11 @@ class Access:
                 )
 
     def _check_owner(self, principal: Principal, current: Agent) -> None:
-        if principal.may(Role.ADMIN, current.metadata.namespace):
-            return
+        if not principal.may(Role.ADMIN, current.metadata.namespace):
+            self._require_owner(principal, current)
+
+    @staticmethod
+    def _require_owner(principal: Principal, current: Agent) -> None:
         owner = current.metadata.annotations.get(OWNER_ANNOTATION)
         if not principal.owns(owner):
             held_by = f'subject "{owner}"' if owner else "no subject (only an admin may change it)"
