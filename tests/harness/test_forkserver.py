@@ -147,8 +147,7 @@ def test_a_server_that_dies_takes_its_children_with_it(sleeper_script: Path) -> 
     server.server.kill()  # no end of file for it to act on: the client must
     assert child.wait(10) == -signal.SIGKILL
     wait_until(lambda: not Path(f"/proc/{child.pid}/status").exists() or _zombie(child.pid))
-    server.server.wait(10)
-    server._channel.close()
+    server.close()
 
 
 def _zombie(pid: int) -> bool:

@@ -8,6 +8,7 @@ without pidfds.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from tests.support.forkserver import receive, send
 
@@ -75,9 +76,13 @@ class ForkServer:
         return child
 
     def close(self) -> None:
-        """End the server (it kills what it started and is still running) and wait for it."""
-        self._channel.shutdown(socket.SHUT_RDWR)
+        """End the server (it kills what it started and is still running) and wait for it;
+        also when it has died already."""
+        with contextlib.suppress(OSError):
+            self._channel.shutdown(socket.SHUT_RDWR)
         self.server.wait(30)
+        self._reader.join(30)  # it has seen the end of file: the channel is no longer read
+        self._channel.close()
 
     def _gone(self) -> bool:
         return self.server.poll() is not None
@@ -146,7 +151,9 @@ _servers: dict[int, ForkServer] = {}
 _lock = threading.Lock()
 
 
-def start(argv: list[str], env: dict[str, str], cwd: Path, server_env: dict[str, str]) -> Any:
+def start(
+    argv: list[str], env: dict[str, str], cwd: Path, server_env: dict[str, str]
+) -> ForkedProcess:
     """Start ``python ARGV`` through this process's fork server (started on first use)."""
     with _lock:
         server = _servers.get(os.getpid())
