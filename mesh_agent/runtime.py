@@ -90,7 +90,7 @@ class AgentRuntime:
             mcp.auth = RegistryTokenVerifier(registry_client, record.key)
         # Stateless, as the registry: no client can make an agent hold sessions (see
         # docs/design.md for what that leaves to clients of older protocol versions).
-        app = mcp.http_app(path="/mcp", stateless_http=True)
+        app = tracing.spans_only_when_recorded(mcp.http_app(path="/mcp", stateless_http=True))
         freeze_heap()  # what is built by now is never garbage (see memory.py)
         config = server_config(app, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT))
         async with registry_client as registry:

@@ -24,8 +24,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from fastmcp.telemetry import suppress_fastmcp_telemetry
 from opentelemetry import propagate, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mesh_registry import __version__
 
@@ -91,6 +93,27 @@ def call_span(target: str, provider: str, method: str = "tools/call") -> Iterato
         if span.is_recording():
             span.set_attribute("mesh.provider", provider)
         yield span
+
+
+def spans_only_when_recorded(app: ASGIApp) -> ASGIApp:
+    """``app`` (a FastMCP server's), whose requests skip FastMCP's own spans while no tracer
+    provider records them.
+
+    Without an SDK those spans are the API's no-op ones, yet building them (attributes, the
+    tracer, context) was about a tenth of the CPU of a tool call. FastMCP's propagation-only
+    mode leaves what a tool sees as it was: the trace context from the request's ``_meta``
+    is still the current one, so the tool's own spans and its mesh calls continue the
+    caller's trace. Decided per request: a provider set later gets FastMCP's spans again.
+    """
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _provider_set():
+            await app(scope, receive, send)
+            return
+        with suppress_fastmcp_telemetry():
+            await app(scope, receive, send)
+
+    return serve
 
 
 def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
