@@ -63,11 +63,12 @@ class Access:
         self,
         registry: Registry,
         limits: AccessLimits | None = None,
-        still_valid: Callable[[Principal], bool] = lambda principal: True,
+        still_valid: Callable[[Principal], bool] | None = None,
         call_tokens: CallTokens | None = None,
     ) -> None:
         self.registry = registry
         self._limits = limits or AccessLimits()
+        # Whether a principal's token still holds; None: no tokens, nothing is ever revoked.
         self._still_valid = still_valid
         # Signed with the store's shared key: any replica accepts any replica's tokens.
         self._call_tokens = call_tokens or CallTokens(key=registry.call_token_key or None)
@@ -155,9 +156,10 @@ class Access:
         except MeshError:
             self._close_watch(principal)
             raise
-        return events.guard(lambda: self._revoked(principal)).on_close(
-            lambda: self._close_watch(principal)
-        )
+        if self._still_valid is not None:  # without it, no principal is ever revoked
+            still_valid = self._still_valid
+            events.guard(lambda: None if still_valid(principal) else _revoked())
+        return events.on_close(lambda: self._close_watch(principal))
 
     # -- calls between agents --------------------------------------------------------------
 
@@ -269,13 +271,6 @@ class Access:
         else:
             self._watches.pop(principal.subject, None)
 
-    def _revoked(self, principal: Principal) -> WatchEvent | None:
-        """The ERROR (401) that ends a watch once its principal's token is revoked."""
-        if self._still_valid(principal):
-            return None
-        revoked = Status(code=401, reason="Unauthorized", message="the token was revoked")
-        return WatchEvent(type=EventType.ERROR, object=revoked)
-
     # -- audit -----------------------------------------------------------------------------
 
     @contextmanager
@@ -354,3 +349,9 @@ def _reviewed(spec: TokenReviewSpec, *, error: str) -> TokenReview:
 
 def _who(principal: Principal) -> str:
     return f'subject "{principal.subject}"'
+
+
+def _revoked() -> WatchEvent:
+    """The ERROR (401) that ends a watch once its principal's token is revoked."""
+    revoked = Status(code=401, reason="Unauthorized", message="the token was revoked")
+    return WatchEvent(type=EventType.ERROR, object=revoked)

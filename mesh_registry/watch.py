@@ -320,8 +320,11 @@ class WatchStream:
             direct = sink
 
             def sink(event: WatchEvent) -> bool:
-                # A guard that would end the stream: queue the event, next_batch ends it.
-                return all(check() is None for check in guards) and direct(event)
+                # Run for every watcher of every event: a loop, not a generator per call.
+                for check in guards:
+                    if check() is not None:
+                        return False  # it would end the stream: queue it, next_batch ends it
+                return direct(event)
 
         self._subscription.sink = sink
 
