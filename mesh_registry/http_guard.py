@@ -263,7 +263,8 @@ class DirectChunks:
         self._protocol = protocol
         self._cycle = cycle  # uvicorn's RequestResponseCycle of this request
 
-    def write(self, data: bytes) -> bool:
+    def write_chunk(self, chunk: bytes) -> bool:
+        """Write ``chunk`` (framed by :func:`http_chunk`) now, or return ``False``."""
         cycle = self._cycle
         protocol = self._protocol
         if (
@@ -275,8 +276,14 @@ class DirectChunks:
             or protocol.transport.is_closing()
         ):
             return False
-        protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        protocol.transport.write(chunk)
         return True
+
+
+def http_chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked HTTP/1.1 body: the bytes uvicorn's ``send`` writes
+    for it. Framed once per event, the same chunk goes to every watcher."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:

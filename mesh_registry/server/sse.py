@@ -28,7 +28,7 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from mesh_registry.http_guard import DIRECT_CHUNKS
+from mesh_registry.http_guard import DIRECT_CHUNKS, http_chunk
 from mesh_registry.model import Agent, Bookmark, EventType, WatchEvent
 from mesh_registry.server.agent_json import AgentJson
 from mesh_registry.server.settings import ServerSettings
@@ -84,7 +84,9 @@ class _WatchResponse(EventSourceResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct = scope.get("extensions", {}).get(DIRECT_CHUNKS)
         if direct is not None:  # served by the registry's own HTTP protocol
-            self.body_iterator = _encode(self._events, self._resumed, self._frames, direct.write)
+            self.body_iterator = _encode(
+                self._events, self._resumed, self._frames, direct.write_chunk
+            )
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
@@ -108,19 +110,26 @@ class Frames:
     def __init__(self, agent_json: AgentJson, size: int = 1024) -> None:
         self._agent_json = agent_json
         # Keyed by id(); each entry keeps its object alive, so the id cannot be reused meanwhile.
-        self._recent: OrderedDict[int, tuple[WatchEvent, bytes]] = OrderedDict()
+        self._recent: OrderedDict[int, tuple[WatchEvent, bytes, bytes]] = OrderedDict()
         self._size = size
 
     def live(self, event: WatchEvent) -> bytes:
         """The frame of a live event: with its revision as ``id``, unless an ERROR."""
+        return self._live(event)[1]
+
+    def live_chunk(self, event: WatchEvent) -> bytes:
+        """The same frame as one chunk of a chunked HTTP/1.1 body (``http_chunk``)."""
+        return self._live(event)[2]
+
+    def _live(self, event: WatchEvent) -> tuple[WatchEvent, bytes, bytes]:
         entry = self._recent.get(id(event))
         if entry is not None and entry[0] is event:
-            return entry[1]
+            return entry
         frame = self.frame(event, resumable=True)
-        self._recent[id(event)] = (event, frame)
+        entry = self._recent[id(event)] = (event, frame, http_chunk(frame))
         if len(self._recent) > self._size:
             self._recent.popitem(last=False)
-        return frame
+        return entry
 
     def frame(self, event: WatchEvent, *, resumable: bool) -> bytes:
         resume_id = str(event.revision) if resumable and event.type is not EventType.ERROR else None
@@ -151,12 +160,12 @@ async def _encode(
     write_now: Callable[[bytes], bool] | None,
 ) -> AsyncIterator[bytes]:
     """Each batch of events as one chunk of SSE frames: one write per batch. With
-    ``write_now`` (the connection's ``DirectChunks.write``), a live event that finds this
-    watcher waiting is written at once by the hub's fan-out, with no task woken for it."""
+    ``write_now`` (the connection's ``DirectChunks.write_chunk``), a live event that finds
+    this watcher waiting is written at once by the hub's fan-out, with no task woken for it."""
 
     def sink(event: WatchEvent) -> bool:
         assert write_now is not None
-        return write_now(frames.live(event))
+        return write_now(frames.live_chunk(event))
 
     resumable = resumed  # false until the initial state has been sent
     try:
