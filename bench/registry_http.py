@@ -170,12 +170,17 @@ def _free_port() -> int:
 
 
 def last_of(lag: dict[str, Any]) -> str:
-    """Per write, from its acknowledgement until the last watcher received it: the p99."""
+    """Per write, until the last watcher received it: the p99 from the acknowledgement (what
+    goal 2 of docs/PERFORMANCE.md measures) and from the send."""
     value, whole = lag["last_after_ack_p99_ms"], lag["writes_all_received"]
     if value is None:
         return f"no write reached all {lag['watchers']:,} watchers"
     sign = "after" if value >= 0 else "before"
-    return f"p99 {abs(value):.2f} ms {sign}  ({whole}/{lag['writes']} writes reached all)"
+    return (
+        f"p99 {abs(value):.2f} ms {sign} the acknowledgement,"
+        f" {lag['last_after_send_p99_ms']:.2f} ms after the send"
+        f"  ({whole}/{lag['writes']} writes reached all)"
+    )
 
 
 def watched(n: int) -> dict[str, Any]:
@@ -245,11 +250,9 @@ async def watch_lag(
     after_ack = summary_ms(lags(acknowledged))
     # The issue's measure: per write, until the last of the watchers has it. Only writes
     # every watcher received count; how many did is said beside it.
-    last = [
-        max(times) - acknowledged[int(revision)]
-        for revision, times in arrivals.items()
-        if int(revision) in acknowledged and len(times) == watchers
-    ]
+    reached_all = {int(r): max(times) for r, times in arrivals.items() if len(times) == watchers}
+    last = [arrived - acknowledged[r] for r, arrived in reached_all.items() if r in acknowledged]
+    last_from_send = [arrived - sent[r] for r, arrived in reached_all.items() if r in sent]
     return {
         "watchers": watchers,
         "writes": writes,
@@ -258,6 +261,7 @@ async def watch_lag(
         "after_ack_p50_ms": after_ack["p50_ms"],
         "after_ack_p99_ms": after_ack["p99_ms"],
         "last_after_ack_p99_ms": summary_ms(last)["p99_ms"] if last else None,
+        "last_after_send_p99_ms": summary_ms(last_from_send)["p99_ms"] if last else None,
         "writes_all_received": len(last),
         "cpu_s": cpu,
     }
