@@ -24,12 +24,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from fastmcp.telemetry import suppress_fastmcp_telemetry
 from opentelemetry import propagate, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mesh_registry import __version__
+from mesh_registry.fastmcp_spans import provider_records
 
 log = logging.getLogger(__name__)
 TRACER = trace.get_tracer("mcp-mesh", __version__)
@@ -95,27 +94,6 @@ def call_span(target: str, provider: str, method: str = "tools/call") -> Iterato
         yield span
 
 
-def spans_only_when_recorded(app: ASGIApp) -> ASGIApp:
-    """``app`` (a FastMCP server's), whose requests skip FastMCP's own spans while no tracer
-    provider records them.
-
-    Without an SDK those spans are the API's no-op ones, yet building them (attributes, the
-    tracer, context) was about a tenth of the CPU of a tool call. FastMCP's propagation-only
-    mode leaves what a tool sees as it was: the trace context from the request's ``_meta``
-    is still the current one, so the tool's own spans and its mesh calls continue the
-    caller's trace. Decided per request: a provider set later gets FastMCP's spans again.
-    """
-
-    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _provider_set():
-            await app(scope, receive, send)
-            return
-        with suppress_fastmcp_telemetry():
-            await app(scope, receive, send)
-
-    return serve
-
-
 def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
     """``meta`` (a request's ``_meta``) with the current trace context, if there is one."""
     if not trace.get_current_span().get_span_context().is_valid:
@@ -127,9 +105,7 @@ def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _provider_set() -> bool:
     """Whether a tracer provider that records was set (by :func:`configure` or the program)."""
-    return not isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
-    )
+    return provider_records()
 
 
 def _processor(name: str, environ: Mapping[str, str]) -> Any:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from mesh_registry.access import Access, AccessLimits
 from mesh_registry.auth import Authenticator
 from mesh_registry.errors import MeshError, MethodNotAllowed, NotFound
+from mesh_registry.fastmcp_spans import spans_only_when_recorded
 from mesh_registry.server import ui
 from mesh_registry.server.auth import AuthMiddleware, Gate
 from mesh_registry.server.heartbeat import HeartbeatPath
@@ -66,7 +67,10 @@ def create_app(
         *ui.routes(),
         *_probe_routes(registry),
         # An ASGI app as the endpoint: /mcp reaches FastMCP unchanged, its own middleware intact.
-        Route("/mcp", RequestBodyLimitMiddleware(mcp_app, settings.max_body_size)),
+        Route(
+            "/mcp",
+            RequestBodyLimitMiddleware(spans_only_when_recorded(mcp_app), settings.max_body_size),
+        ),
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))

@@ -1,5 +1,6 @@
-"""An agent's MCP server skips FastMCP's own spans while no tracer provider records them
-(``tracing.spans_only_when_recorded``); what a tool sees, and what a client gets, is unchanged.
+"""The agents' and the registry's MCP servers skip FastMCP's own spans while no tracer provider
+records them (``fastmcp_spans.spans_only_when_recorded``); what a tool sees, and what a client
+gets, is unchanged.
 
 The same FastMCP server is served plain and wrapped; a tool reports the trace context it runs
 in and the one a mesh call from it would send onward. Requests with and without a caller's
@@ -20,6 +21,7 @@ from fastmcp.telemetry import telemetry_mode
 from opentelemetry import trace
 
 from mesh_agent import tracing
+from mesh_registry import fastmcp_spans
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TABLE: dict[str, dict[str, Any]] = {
@@ -59,7 +61,7 @@ async def _clients() -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient
     # Not a fixture: the servers' lifespans hold cancel scopes, entered and left in one task.
     plain = _server().http_app(path="/mcp", stateless_http=True)
     inner = _server().http_app(path="/mcp", stateless_http=True)
-    wrapped = tracing.spans_only_when_recorded(inner)
+    wrapped = fastmcp_spans.spans_only_when_recorded(inner)
     async with (
         plain.router.lifespan_context(plain),
         inner.router.lifespan_context(inner),
@@ -104,7 +106,7 @@ def _structured(response: httpx.Response) -> Any:
 
 @pytest.mark.parametrize("case", list(TABLE), ids=list(TABLE))
 async def test_a_tool_sees_the_same_trace_context(case: str) -> None:
-    assert not tracing._provider_set(), "this test needs no tracer provider in the process"
+    assert not fastmcp_spans.provider_records(), "this test needs no tracer provider here"
     async with _clients() as (via_plain, via_wrapped):
         plain = await _call(via_plain, "context", TABLE[case])
         wrapped = await _call(via_wrapped, "context", TABLE[case])
@@ -128,5 +130,5 @@ async def test_fastmcp_spans_come_back_once_a_provider_records(
         assert _structured(await _call(via_plain, "mode", {}))["result"] == "native"
         assert _structured(await _call(via_wrapped, "mode", {}))["result"] == "propagation_only"
         # Decided per request: a provider set while serving is used from the next request on.
-        monkeypatch.setattr(tracing, "_provider_set", lambda: True)
+        monkeypatch.setattr(fastmcp_spans, "provider_records", lambda: True)
         assert _structured(await _call(via_wrapped, "mode", {}))["result"] == "native"
