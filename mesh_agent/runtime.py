@@ -27,6 +27,7 @@ from mesh_agent.dependency import Dependency
 from mesh_agent.lifecycle import Lifecycle, Probe
 from mesh_agent.provider_set import ProviderSet
 from mesh_agent.settings import ResolvedSettings
+from mesh_agent.tool_call_path import ToolCallPath
 from mesh_registry.client import RegistryClient
 from mesh_registry.fastmcp_spans import spans_only_when_recorded
 from mesh_registry.memory import freeze_heap
@@ -91,7 +92,9 @@ class AgentRuntime:
             mcp.auth = RegistryTokenVerifier(registry_client, record.key)
         # Stateless, as the registry: no client can make an agent hold sessions (see
         # docs/design.md for what that leaves to clients of older protocol versions).
-        app = spans_only_when_recorded(mcp.http_app(path="/mcp", stateless_http=True))
+        app = spans_only_when_recorded(
+            ToolCallPath(mcp.http_app(path="/mcp", stateless_http=True), "/mcp")
+        )
         freeze_heap()  # what is built by now is never garbage (see memory.py)
         config = server_config(app, access_log=False, timeout_graceful_shutdown=int(DRAIN_TIMEOUT))
         async with registry_client as registry:
