@@ -103,6 +103,11 @@ def _call(name: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return body
 
 
+def _echo_with(**headers: str) -> tuple[str, dict[str, str], Any]:
+    """An echo call whose headers differ from the usual ones by ``headers``."""
+    return ("POST", _headers(**headers), _call("echo", {"text": "x"}))
+
+
 # name: (method, headers, body (JSON or raw bytes))
 TABLE: dict[str, tuple[str, dict[str, str], Any]] = {
     "structured result": ("POST", _headers(), _call("echo", {"text": "hi"})),
@@ -121,37 +126,13 @@ TABLE: dict[str, tuple[str, dict[str, str], Any]] = {
     "string id": ("POST", _headers(), {**_call("echo", {"text": "x"}), "id": "abc"}),
     "Mcp-Name differs from the body": ("POST", _headers("shout"), _call("echo", {"text": "x"})),
     "no Mcp-Name": ("POST", _headers(None), _call("echo", {"text": "x"})),
-    "no Mcp-Method": ("POST", _headers(**{"mcp-method": ""}), _call("echo", {"text": "x"})),
-    "Mcp-Method differs": (
-        "POST",
-        _headers(**{"mcp-method": "tools/list"}),
-        _call("echo", {"text": "x"}),
-    ),
-    "an unknown protocol version": (
-        "POST",
-        _headers(**{"mcp-protocol-version": "2099-01-01"}),
-        _call("echo", {"text": "x"}),
-    ),
-    "a handshake-era version": (
-        "POST",
-        _headers(**{"mcp-protocol-version": "2025-06-18"}),
-        _call("echo", {"text": "x"}),
-    ),
-    "JSON only accepted": (
-        "POST",
-        _headers(accept="application/json"),
-        _call("echo", {"text": "x"}),
-    ),
-    "SSE only accepted": (
-        "POST",
-        _headers(accept="text/event-stream"),
-        _call("echo", {"text": "x"}),
-    ),
-    "text content type": (
-        "POST",
-        _headers(**{"content-type": "text/plain"}),
-        _call("echo", {"text": "x"}),
-    ),
+    "no Mcp-Method": _echo_with(**{"mcp-method": ""}),
+    "Mcp-Method differs": _echo_with(**{"mcp-method": "tools/list"}),
+    "an unknown protocol version": _echo_with(**{"mcp-protocol-version": "2099-01-01"}),
+    "a handshake-era version": _echo_with(**{"mcp-protocol-version": "2025-06-18"}),
+    "JSON only accepted": _echo_with(accept="application/json"),
+    "SSE only accepted": _echo_with(accept="text/event-stream"),
+    "text content type": _echo_with(**{"content-type": "text/plain"}),
     "not JSON": ("POST", _headers(), b'{"jsonrpc": "2.0", "id": 1,'),
     "deeply nested JSON": ("POST", _headers(), b"[" * 100_000 + b"]" * 100_000),
     "a batch": ("POST", _headers(), [_call("echo", {"text": "x"})]),
