@@ -49,7 +49,7 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None) -> bo
     now exported. ``service_name``: the default for ``OTEL_SERVICE_NAME``."""
     environ = os.environ if environ is None else environ
     wanted = exporters(environ)
-    if not wanted or _provider_set():
+    if not wanted or provider_records():
         return False
     try:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -75,7 +75,7 @@ def call_span(target: str, provider: str, method: str = "tools/call") -> Iterato
     """The client span of one mesh request: a call of capability ``target`` (or ``method``
     of the prompt or resource ``target``); ``provider``: who it goes to first (each provider
     tried is an event on it)."""
-    if not _provider_set():
+    if not provider_records():
         # No SDK: a span would record nothing. A mesh call is a hot path, so none is made;
         # the caller's trace context (if a server span extracted one) still travels.
         yield INVALID_SPAN
@@ -101,11 +101,6 @@ def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return {**meta, **{key: carrier[key] for key in _CONTEXT_KEYS if key in carrier}}
-
-
-def _provider_set() -> bool:
-    """Whether a tracer provider that records was set (by :func:`configure` or the program)."""
-    return provider_records()
 
 
 def _processor(name: str, environ: Mapping[str, str]) -> Any:

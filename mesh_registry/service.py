@@ -52,7 +52,6 @@ from mesh_registry.model import (
     Agent,
     AgentList,
     EventType,
-    HeartbeatResponse,
     ObjectKey,
     Phase,
 )
@@ -411,11 +410,6 @@ class Registry:
                 raise Unavailable(str(error)) from error
             log.info("unregistered %s at revision %d", key, change.revision)
             return with_revision(current, change.revision)
-
-    async def heartbeat(self, namespace: str, name: str) -> HeartbeatResponse:
-        """Renew an agent's lease (see :meth:`renew`): the answer to a heartbeat."""
-        renewal = await self.renew(namespace, name)
-        return HeartbeatResponse(phase=renewal.phase, resource_version=str(renewal.revision))
 
     async def renew(self, namespace: str, name: str) -> Renewal:
         """Renew an agent's lease. Writes only when its phase changes (then after the commit).

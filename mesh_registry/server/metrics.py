@@ -26,6 +26,7 @@ from mesh_registry.store.base import BATCH_BUCKETS
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"  # the route label of a request refused before routing
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_LATENCY_HELP = "Time to answer an HTTP request (watch streams excluded), by method and route."
 _BUCKET_LABELS = (*map(floatToGoString, _LATENCY_BUCKETS), "+Inf")  # as prometheus_client's
 
 
@@ -110,12 +111,12 @@ class RequestCounts(Collector):
         yield requests
         latency = HistogramMetricFamily(
             "mesh_http_request_duration_seconds",
-            "Time to answer an HTTP request (watch streams excluded), by method and route.",
+            _LATENCY_HELP,
             labels=["method", "route"],
         )
         created = GaugeMetricFamily(  # what prometheus_client writes for a histogram's start
             "mesh_http_request_duration_seconds_created",
-            "Time to answer an HTTP request (watch streams excluded), by method and route.",
+            _LATENCY_HELP,
             labels=["method", "route"],
         )
         for (method, route), timing in self._timings.items():

@@ -78,7 +78,7 @@ async def test_transitions_happen_exactly_at_their_deadlines(
     await service.create(agent_body("a", ["x.y"], interval=2.0))
     clock.advance(1.0)
     beat = clock.now()
-    assert (await service.heartbeat("default", "a")).phase is Phase.HEALTHY
+    assert (await service.renew("default", "a")).phase is Phase.HEALTHY
 
     clock.advance(5.0 - 0.001)  # just before 2.5 intervals
     await fence(service, log, "fence-1")
@@ -103,18 +103,18 @@ async def test_transitions_happen_exactly_at_their_deadlines(
     await log.wait_for(lambda _: len(phases(log)) == 5)
     assert phases(log)[4] == ("DELETED", "a", "offline")
     with pytest.raises(NotFound):
-        await service.heartbeat("default", "a")
+        await service.renew("default", "a")
 
 
 async def test_a_heartbeat_that_changes_nothing_writes_nothing(
     service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
     await service.create(agent_body("a", ["x.y"]))
-    first = await service.heartbeat("default", "a")
+    first = await service.renew("default", "a")
     commits = service.stats().store.commits
     for _ in range(10):
         clock.advance(0.5)
-        again = await service.heartbeat("default", "a")
+        again = await service.renew("default", "a")
         assert again == first
     assert service.stats().store.commits == commits
     await fence(service, log)
@@ -125,10 +125,10 @@ async def test_last_heartbeat_time_is_live_but_not_versioned(
     service: Registry, clock: ManualClock
 ) -> None:
     await service.create(agent_body("a", ["x.y"]))
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     before = await service.get("default", "a")
     clock.advance(0.7)
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     after = await service.get("default", "a")
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.status.last_heartbeat_time == at(clock.now())
@@ -139,17 +139,15 @@ async def test_a_heartbeat_revives_unhealthy_and_offline_agents(
     service: Registry, clock: ManualClock, log: EventLog
 ) -> None:
     await service.create(agent_body("a", ["x.y"]))
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     clock.advance(2.5)
     await log.wait_for(has(3))
-    assert (await service.heartbeat("default", "a")).phase is Phase.HEALTHY
+    assert (await service.renew("default", "a")).phase is Phase.HEALTHY
     clock.advance(5.0)
     await log.wait_for(has(6))
-    response = await service.heartbeat("default", "a")
+    response = await service.renew("default", "a")
     assert response.phase is Phase.HEALTHY
-    assert (
-        response.resource_version == (await service.get("default", "a")).metadata.resource_version
-    )
+    assert str(response.revision) == (await service.get("default", "a")).metadata.resource_version
     await log.wait_for(has(7))
     assert [p for _, _, p in phases(log)] == [
         "pending",
@@ -180,7 +178,7 @@ async def test_a_shorter_interval_moves_the_deadline_forward(
 ) -> None:
     clock.advance(100.0)
     await service.create(agent_body("a", ["x.y"], interval=10.0))
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     beat = clock.now()
     await service.register(agent_body("a", ["x.y"], interval=1.0))
     clock.advance(2.5)
@@ -199,7 +197,7 @@ async def test_status_is_written_by_the_registry_only(service: Registry) -> None
     body["status"] = {"phase": "healthy"}
     created = await service.create(body)
     assert created.status.phase is Phase.PENDING
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     replaced = (
         await service.register({**agent_body("a", ["x.y", "z.w"]), "status": {"phase": "offline"}})
     ).agent
@@ -214,9 +212,9 @@ async def test_startup_grace_gives_every_agent_a_full_window(
     async with Registry(config, clock=clock) as first:
         await first.create(agent_body("a", ["x.y"], interval=1.0))
         await first.create(agent_body("b", ["x.y"], interval=4.0))
-        await first.heartbeat("default", "a")
+        await first.renew("default", "a")
         beat = clock.now()
-        await first.heartbeat("default", "b")
+        await first.renew("default", "b")
     clock.advance(60.0)  # the registry was away for a minute; the agents were not
     restarted_at = clock.now()
     async with Registry(config, clock=clock) as second:
@@ -232,7 +230,7 @@ async def test_startup_grace_gives_every_agent_a_full_window(
         assert agent.metadata.name == "a"
         assert agent.status.phase_since == at(restarted_at + 2.5)
         # An agent that heartbeats within its window never goes unhealthy.
-        await second.heartbeat("default", "b")
+        await second.renew("default", "b")
         clock.advance(9.0)
         assert (await second.get("default", "b")).status.phase is Phase.HEALTHY
         await log.close()
@@ -244,7 +242,7 @@ async def test_without_startup_grace_overdue_agents_turn_at_once(
     config = replace(with_health(config, startup_grace=False), database=str(tmp_path / "mesh.db"))
     async with Registry(config, clock=clock) as first:
         await first.create(agent_body("a", ["x.y"], interval=1.0))
-        await first.heartbeat("default", "a")
+        await first.renew("default", "a")
         beat = clock.now()
     clock.advance(3.0)
     async with Registry(config, clock=clock) as second:
@@ -260,11 +258,11 @@ async def test_without_startup_grace_overdue_agents_turn_at_once(
 async def test_a_heartbeat_storm_commits_nothing(service: Registry, clock: ManualClock) -> None:
     names = [f"a{i}" for i in range(100)]
     await asyncio.gather(*(service.create(agent_body(n, ["x.y"])) for n in names))
-    await asyncio.gather(*(service.heartbeat("default", n) for n in names))  # pending → healthy
+    await asyncio.gather(*(service.renew("default", n) for n in names))  # pending → healthy
     before = service.stats()
     for _ in range(50):
         clock.advance(0.1)
-        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
+        await asyncio.gather(*(service.renew("default", n) for n in names))
     after = service.stats()
     assert after.heartbeats - before.heartbeats == 5000
     assert after.store.commits == before.store.commits
@@ -288,7 +286,7 @@ class TestSelfPreservation:
         dead, alive = names[:12], names[12:]  # 60% stop heartbeating at once
 
         async def beat(group: list[str]) -> None:
-            await asyncio.gather(*(service.heartbeat("default", n) for n in group))
+            await asyncio.gather(*(service.renew("default", n) for n in group))
 
         await beat(names)
         for _ in range(40):  # 20 s: far past the offline and deletion deadlines
@@ -314,22 +312,22 @@ class TestSelfPreservation:
         for name in names:
             await service.create(agent_body(name, ["x.y"], interval=1.0))
         dead, returning, alive = names[:9], names[9:12], names[12:]
-        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
+        await asyncio.gather(*(service.renew("default", n) for n in names))
         for _ in range(20):
             clock.advance(0.5)
-            await asyncio.gather(*(service.heartbeat("default", n) for n in alive))
+            await asyncio.gather(*(service.renew("default", n) for n in alive))
             await asyncio.sleep(0)
         await _settled(service)
         assert service.self_preservation  # 12 of 20 overdue
         released_at = clock.now()
-        await asyncio.gather(*(service.heartbeat("default", n) for n in returning))
+        await asyncio.gather(*(service.renew("default", n) for n in returning))
         await _settled(service)
         assert not service.self_preservation  # 9 of 20
         held = await service.get("default", dead[0])
         assert (held.status.phase, held.status.phase_since) == (Phase.OFFLINE, at(released_at))
         for _ in range(10):  # the deletion deadline passes while the others keep beating
             clock.advance(0.5)
-            await asyncio.gather(*(service.heartbeat("default", n) for n in alive + returning))
+            await asyncio.gather(*(service.renew("default", n) for n in alive + returning))
             await asyncio.sleep(0)
         await _settled(service)
         assert not service.self_preservation
@@ -341,10 +339,10 @@ class TestSelfPreservation:
         names = [f"a{i:02}" for i in range(20)]
         for name in names:
             await service.create(agent_body(name, ["x.y"], interval=1.0))
-        await asyncio.gather(*(service.heartbeat("default", n) for n in names))
+        await asyncio.gather(*(service.renew("default", n) for n in names))
         for _ in range(30):
             clock.advance(0.5)
-            await asyncio.gather(*(service.heartbeat("default", n) for n in names[3:]))
+            await asyncio.gather(*(service.renew("default", n) for n in names[3:]))
             await asyncio.sleep(0)
         await _settled(service)
         assert not service.self_preservation
@@ -355,7 +353,7 @@ class TestSelfPreservation:
     ) -> None:
         for name in ("a", "b", "c"):
             await service.create(agent_body(name, ["x.y"], interval=1.0))
-            await service.heartbeat("default", name)
+            await service.renew("default", name)
         clock.advance(20.0)
         await _settled(service)
         assert not service.self_preservation
@@ -382,7 +380,7 @@ async def test_agents_that_never_heartbeat_do_not_engage_self_preservation(
             await service.create(agent_body(f"silent{i}", ["x.y"], interval=1.0))
         for _ in range(10):
             clock.advance(0.5)
-            await service.heartbeat("default", "alive")
+            await service.renew("default", "alive")
         await _settled(service)
         assert not service.self_preservation
         assert (await service.get("default", "silent0")).status.phase is Phase.OFFLINE

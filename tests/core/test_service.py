@@ -80,7 +80,7 @@ async def test_register_creates_or_replaces(service: Registry) -> None:
 
 async def test_status_changes_do_not_bump_the_generation(service: Registry) -> None:
     await service.create(agent_body("a", ["x.y"]))
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     agent = await service.get("default", "a")
     assert (agent.metadata.generation, agent.metadata.resource_version) == (1, "2")
 
@@ -155,7 +155,7 @@ async def test_unregister(service: Registry) -> None:
     with pytest.raises(NotFound):
         await service.unregister("default", "a")
     with pytest.raises(NotFound):
-        await service.heartbeat("default", "a")
+        await service.renew("default", "a")
 
 
 async def test_concurrent_registrations_of_one_name_converge(service: Registry) -> None:
@@ -323,7 +323,7 @@ async def test_discovery_ranks_healthy_providers(service: Registry) -> None:
     await service.create(agent_body("old", ["geo.lookup"], version="0.9.0"))
     await service.create(agent_body("sick", ["geo.lookup"], version="9.0.0"))
     for name in ("slow", "fast", "old"):
-        await service.heartbeat("default", name)
+        await service.renew("default", name)
     assert _names(await service.discover(AgentQuery(capabilities=("geo.lookup",)))) == [
         "default/slow",
         "default/fast",

@@ -41,7 +41,7 @@ async def test_initial_state_then_bookmark_then_live(service: Registry) -> None:
 async def test_resume_yields_exactly_the_events_after_the_revision(service: Registry) -> None:
     for i in range(5):
         await service.create(agent_body(f"a{i}", ["x.y"]))
-    await service.heartbeat("default", "a0")
+    await service.renew("default", "a0")
     await service.register(agent_body("a1", ["x.y"], labels={"v": "2"}))
     await service.unregister("default", "a2")
     final = service.revision
@@ -175,7 +175,7 @@ async def test_phase_filtered_watch_follows_health(service: Registry, clock: Man
     await service.create(agent_body("a", ["x.y"], interval=1.0))
     log = EventLog(await service.watch(AgentQuery(phases=("healthy",))))
     await log.wait_for(has(1, BOOKMARK))
-    await service.heartbeat("default", "a")
+    await service.renew("default", "a")
     await log.wait_for(has(1, ADDED))
     clock.advance(2.5)
     await log.wait_for(has(1, DELETED))
