@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from typing import Any
+from collections.abc import Awaitable
+from typing import cast
 
 import anyio
 from fastmcp.server.context import reset_transport, set_transport
@@ -55,7 +56,7 @@ from mcp.shared.inbound import (
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp.shared.message import ServerMessageMetadata
 from mcp.shared.transport_context import TransportContext
-from mcp_types import JSONRPCRequest
+from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -72,8 +73,11 @@ class ToolCallPath:
     def __init__(self, app: Starlette, path: str) -> None:
         self.app = app
         self._path = path
-        # FastMCP's endpoint as a route of its own: with authentication it is wrapped.
-        route = self._route = next(
+        # FastMCP's endpoint as a route of its own (with authentication it is wrapped), and
+        # only FastMCP's own request-context middleware, which the short path does as well: no
+        # authentication, no host guard, nothing of the program's own it would skip.
+        # Otherwise None: the short path takes nothing.
+        route = next(
             (
                 route
                 for route in app.routes
@@ -81,40 +85,30 @@ class ToolCallPath:
             ),
             None,
         )
-        self._endpoint: StreamableHTTPASGIApp | None = (
-            None if route is None else route.endpoint  # type: ignore[assignment]
-        )
-        # Only FastMCP's own request-context middleware (which the short path does as well):
-        # no authentication, no host guard, nothing of the program's own it would skip.
         middleware: list[object] = [entry.cls for entry in app.user_middleware]
-        self._plain = (
-            route is not None
-            and middleware == [RequestContextMiddleware]
-            and app.state.fastmcp_auth is None
-        )
+        plain = middleware == [RequestContextMiddleware] and app.state.fastmcp_auth is None
+        self._route = route if plain else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         manager = self._manager(scope)
         if manager is None:
             await self.app(scope, receive, send)
             return
-        read, body = await _read_body(receive, manager.max_request_body_size)
-        replay = _replaying(read, receive)
-        if body is None or not await self._served(manager, scope, replay, send):
+        read, complete = await _read_body(receive, manager.max_request_body_size)
+        # The short path reads what was read from a replay; FastMCP's app, from a fresh one.
+        if not complete or not await self._served(manager, scope, _replaying(read, receive), send):
             await self.app(scope, _replaying(read, receive), send)
 
     def _manager(self, scope: Scope) -> StreamableHTTPSessionManager | None:
         """The session manager, if the request is one the short path may take at all."""
-        if scope["type"] != "http" or scope["method"] != "POST" or not self._plain:
+        if self._route is None or scope["type"] != "http" or scope["method"] != "POST":
             return None
         if scope["path"] != self._path or scope.get("root_path"):
             return None
         versions = [value for name, value in scope["headers"] if name == _VERSION_HEADER]
         if len(versions) != 1 or versions[0].decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS:
             return None
-        if self._endpoint is None:
-            return None
-        manager = self._endpoint.session_manager
+        manager = cast(StreamableHTTPASGIApp, self._route.endpoint).session_manager
         if manager is None or manager.json_response or not manager.stateless:
             return None
         return manager
@@ -124,8 +118,8 @@ class ToolCallPath:
     ) -> bool:
         """Serve the request if every check of the SDK's handler passes; ``False`` otherwise
         (nothing sent, nothing changed: FastMCP's app answers it)."""
+        assert self._route is not None  # _manager found one
         scope = {**scope, "app": self.app, "router": self.app.router}
-        assert self._route is not None  # as the endpoint
         scope.update(self._route.matches(scope)[1])  # as Starlette's router: endpoint, params
         request = Request(scope, receive)
         security = TransportSecurityMiddleware(manager.security_settings)
@@ -207,7 +201,7 @@ class _Exchange:
         async with self._lock:
             await self._stream(event)
 
-    async def run(self, reply: Any) -> None:
+    async def run(self, reply: Awaitable[JSONRPCResponse | JSONRPCError]) -> None:
         """Await ``reply`` (the call's JSON-RPC answer) and write it; the client going away
         cancels the call, and then nothing more is written."""
         loop = asyncio.get_running_loop()
@@ -258,21 +252,21 @@ class _Exchange:
             return
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
-    """The messages read, and the request's body; ``None`` past ``limit`` bytes or when the
-    client went away first (FastMCP's app then answers, from the messages replayed)."""
+async def _read_body(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The messages of the request's body, and whether that is all of it: not past ``limit``
+    bytes, and the client did not go away first (else FastMCP's app answers, from a replay)."""
     read: list[Message] = []
     size = 0
     while True:
         message = await receive()
         read.append(message)
         if message["type"] != "http.request":
-            return read, None
+            return read, False
         size += len(message.get("body", b""))
         if size > limit:
-            return read, None
+            return read, False
         if not message.get("more_body", False):
-            return read, b"".join(part.get("body", b"") for part in read)
+            return read, True
 
 
 def _replaying(read: list[Message], receive: Receive) -> Receive:

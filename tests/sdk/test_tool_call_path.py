@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 
 from mesh_agent import tool_call_path
 from mesh_agent.tool_call_path import ToolCallPath
+from tests.support.processes import eventually
 
 # A tool that logs: at 2026-07-28 the log goes nowhere, and FastMCP says the capability is
 # deprecated; the case shows a log does not commit SSE on either path.
@@ -228,8 +229,8 @@ async def test_it_serves_the_calls_itself(monkeypatch: pytest.MonkeyPatch) -> No
     """The common call does not reach the SDK's session manager: the path is taken, not
     only passed through."""
     async with _apps() as (_, short, _, _):
-        assert short._endpoint is not None
-        manager = short._endpoint.session_manager
+        assert short._route is not None
+        manager = short._route.endpoint.session_manager
         assert manager is not None
         reached: list[str] = []
         handle = manager.handle_request
@@ -279,8 +280,12 @@ async def test_a_client_that_leaves_cancels_the_tool_on_both() -> None:
         for app in (plain, short):
             leave = asyncio.Event()
             exchange = asyncio.create_task(_exchange(app, "POST", headers, body, leave))
-            while len(started) < len(cancelled) + 1:  # noqa: ASYNC110 - the tool starting
-                await asyncio.sleep(0.005)
+            running = len(cancelled) + 1
+
+            async def tool_running(running: int = running) -> bool:
+                return len(started) == running
+
+            await eventually(tool_running, within=10)
             leave.set()
             assert await exchange == []  # nothing written once the client left
         assert cancelled == ["wait", "wait"]
