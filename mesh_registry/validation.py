@@ -168,6 +168,19 @@ def nesting_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def nests_deeper_than(text: bytes | bytearray, document: Any, limit: int) -> bool:
+    """Whether ``document``, parsed from the JSON ``text``, nests arrays and objects more than
+    ``limit`` levels deep.
+
+    Every level opens with a bracket, so a text with at most ``limit`` of them cannot: counted
+    as bytes (in C), in any encoding JSON may come in, and inside strings too, which only errs
+    high. Only a document with more brackets than that is walked.
+    """
+    if text.count(b"[") + text.count(b"{") <= limit:
+        return False
+    return nesting_depth(document, limit) > limit
+
+
 def max_length_error(limit: int) -> str:
     return f"must be no more than {limit} characters"
 

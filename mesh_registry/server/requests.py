@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from mesh_registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from mesh_registry.model import Limits
-from mesh_registry.validation import nesting_depth
+from mesh_registry.validation import nests_deeper_than
 
 _JSON_TYPES = ("application/json",)
 # Far below the parsers' own limits, far above what an Agent needs: its tool schemas
@@ -37,7 +37,7 @@ async def json_body(request: Request, limit: int) -> Any:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise BadRequest(f"request body is not valid JSON: {error}") from None
-    if nesting_depth(document, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+    if nests_deeper_than(body, document, MAX_BODY_DEPTH):
         raise BadRequest(
             f"request body nests more than {MAX_BODY_DEPTH} levels of arrays and objects"
         )

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mesh_registry.logs import JsonFormatter, TextFormatter
-from mesh_registry.validation import nesting_depth
+from mesh_registry.validation import nesting_depth, nests_deeper_than
 from tests.support.agents import agent_body
 from tests.support.processes import RegistryProcess, running_registry
 
@@ -182,6 +182,39 @@ def test_nesting_depth_needs_no_recursion() -> None:
         value = [value]
     assert nesting_depth(value, 64) == 65
     assert nesting_depth(value, 10**6) == 100_000
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    json_values,
+    st.integers(0, 10),
+    st.sampled_from(["utf-8", "utf-16", "utf-16-be", "utf-32", "utf-32-le"]),
+    st.booleans(),
+)
+def test_a_body_too_deep_is_told_from_its_text_and_document_alike(
+    value: Any, limit: int, encoding: str, compact: bool
+) -> None:
+    """The bracket count that spares the walk never spares a document that is too deep: in
+    every encoding ``json.loads`` reads, brackets in strings included."""
+    separators = (",", ":") if compact else None
+    text = json.dumps(value, ensure_ascii=False, separators=separators).encode(encoding)
+    assert json.loads(text) == value
+    assert nests_deeper_than(text, value, limit) == (reference_depth(value) > limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "deeper"),
+    [
+        ("[" * 3 + "]" * 3, 3, False),
+        ("[" * 4 + "]" * 4, 3, True),
+        ('{"a": [{"b": []}]}', 4, False),
+        ('{"a": [{"b": []}]}', 3, True),
+        ('["[[[[[[[[", "{{{{{{{"]', 1, False),  # brackets in strings: walked, not deep
+        ('"[[[[["', 0, False),
+    ],
+)
+def test_nests_deeper_than_at_its_edges(text: str, limit: int, deeper: bool) -> None:
+    assert nests_deeper_than(text.encode(), json.loads(text), limit) is deeper
 
 
 @settings(max_examples=500, deadline=None)
