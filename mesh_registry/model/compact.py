@@ -37,6 +37,8 @@ _schemas: OrderedDict[str, dict[str, Any]] = OrderedDict()
 # The JSON text of each schema in the table, by the schema's id (stable while the table holds
 # it): a record compacted again after a status change keeps its schemas without encoding them.
 _texts_by_id: dict[int, str] = {}
+# One encoder, made once: ``json.dumps`` with options builds a new one per call.
+_schema_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def compacted(model: _M) -> _M:
@@ -95,7 +97,7 @@ def _shared_schema(schema: dict[str, Any]) -> dict[str, Any]:
         _schemas.move_to_end(text)
         return schema
     try:
-        text = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+        text = _schema_text(schema)
     except (TypeError, ValueError):  # not JSON data: nothing to share it with
         return schema
     if len(text) > _SCHEMA_BYTES:
