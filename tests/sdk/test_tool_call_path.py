@@ -3,7 +3,9 @@ as FastMCP's app does: the same ASGI messages (status, headers, every body chunk
 of requests, the ones it serves itself and the ones it hands to FastMCP; and a client that goes
 away cancels the tool on both.
 
-Two servers built alike, one served plain, one behind the short path, driven over ASGI.
+Two servers built alike, one served plain, one as an agent serves: behind the short path, with
+the agent's input-schema lookup (``runtime.install_schema_lookup``) in place of the SDK's
+listing of every tool per call, driven over ASGI.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from mcp.server import _streamable_http_modern as single_exchange
+from pydantic import Field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from mesh_agent import tool_call_path
+from mesh_agent.runtime import install_schema_lookup
 from mesh_agent.tool_call_path import ToolCallPath
 from tests.support.processes import eventually
 
@@ -66,6 +70,20 @@ def _server(started: list[str], cancelled: list[str]) -> FastMCP:
         await ctx.info("half way")
         await ctx.report_progress(2, 2)
         return "done"
+
+    @server.tool
+    async def route(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], text: str
+    ) -> str:
+        """An argument mirrored in an ``Mcp-Param-Region`` header."""
+        return f"{region}:{text}"
+
+    @server.tool
+    async def misdeclared(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "not a token"})],
+    ) -> str:
+        """An invalid header declaration: the SDK validates nothing against it."""
+        return region
 
     @server.tool
     async def wait(seconds: float) -> str:
@@ -147,6 +165,33 @@ TABLE: dict[str, tuple[str, dict[str, str], Any]] = {
         _body("tools/list"),
     ),
     "GET": ("GET", _headers(), b""),
+    "Mcp-Param header equal to its argument": (
+        "POST",
+        _headers("route", **{"mcp-param-region": "eu"}),
+        _call("route", {"region": "eu", "text": "x"}),
+    ),
+    "Mcp-Param header unlike its argument": (
+        "POST",
+        _headers("route", **{"mcp-param-region": "us"}),
+        _call("route", {"region": "eu", "text": "x"}),
+    ),
+    "Mcp-Param header missing": ("POST", _headers("route"), _call("route", {"region": "eu"})),
+    "Mcp-Param header without its argument": (
+        "POST",
+        _headers("route", **{"mcp-param-region": "eu"}),
+        _call("route", {"text": "x"}),
+    ),
+    "Mcp-Param header twice": (
+        "POST",
+        _headers("route", **{"mcp-param-region": "eu", "Mcp-Param-Region": "eu"}),
+        _call("route", {"region": "eu", "text": "x"}),
+    ),
+    "Mcp-Param header a tool does not declare": _echo_with(**{"mcp-param-text": "y"}),
+    "Mcp-Param header against an invalid declaration": (
+        "POST",
+        _headers("misdeclared", **{"mcp-param-region": "us"}),
+        _call("misdeclared", {"region": "eu"}),
+    ),
     "a body over the limit": ("POST", _headers(), b" " * (4 * 1024 * 1024 + 1)),
 }
 
@@ -157,13 +202,15 @@ async def _apps() -> AsyncIterator[tuple[Starlette, ToolCallPath, list[str], lis
     started: list[str] = []
     cancelled: list[str] = []
     plain = _server(started, cancelled).http_app(path="/mcp", stateless_http=True)
-    inner = _server(started, cancelled).http_app(path="/mcp", stateless_http=True)
+    agent = _server(started, cancelled)
+    await install_schema_lookup(agent)
+    inner = agent.http_app(path="/mcp", stateless_http=True)
     async with plain.router.lifespan_context(plain), inner.router.lifespan_context(inner):
         yield plain, ToolCallPath(inner, "/mcp"), started, cancelled
 
 
 def _scope(method: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
     return {
         "type": "http",
