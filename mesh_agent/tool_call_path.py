@@ -11,7 +11,9 @@ then runs the same ``serve_one`` with the same arguments, in the request's own t
   deferral window, as the SDK answers;
 - the first notification commits ``text/event-stream`` and the answer follows as the last
   event, as the SDK does; after the SDK's ping interval of silence a ping keeps it open;
-- a client that goes away cancels the call, and nothing more is written, as in the SDK.
+- a client that goes away cancels the call, and nothing more is written, as in the SDK; it is
+  watched for once the call has run for ``_WATCH_AFTER`` (most calls are answered sooner), where
+  the SDK watches from the start.
 
 Anything else (another method or protocol version, any check failing, a body over the limit,
 a server with authentication or middleware of its own) goes to FastMCP's app as it came, its
@@ -65,6 +67,11 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 _VERSION_HEADER = b"mcp-protocol-version"
+# A call still running this long (seconds) is watched for its client leaving (then cancelled)
+# and for silences that need a ping. Watching costs a task per call, a few percent of a short
+# call's work; the SDK watches from the start, and a client that leaves sooner than this is
+# noticed this much later, while its call runs on.
+_WATCH_AFTER = 0.05
 
 
 class ToolCallPath:
@@ -207,11 +214,17 @@ class _Exchange:
         loop = asyncio.get_running_loop()
         self._quiet_since = loop.time()
         with anyio.CancelScope() as scope:
-            watch = loop.create_task(self._watch(scope, loop))
+            watches: list[asyncio.Task[None]] = []
+            # Most calls are answered before this: they cost a timer, not a task watching.
+            timer = loop.call_later(
+                _WATCH_AFTER, lambda: watches.append(loop.create_task(self._watch(scope, loop)))
+            )
             try:
                 answer = await reply
             finally:
-                watch.cancel()
+                timer.cancel()
+                for watch in watches:
+                    watch.cancel()
         if scope.cancelled_caught:
             return
         async with self._lock:
