@@ -18,13 +18,18 @@ The same tool of the same provider (a separate process, found in a real registry
 Latency p50/p99 and calls/s of one caller calling in sequence, the modes interleaved in rounds
 so that drift of a noisy machine hits them alike; then calls/s with 16 calls in flight (where the
 server, not the client, is the limit). Ratios against (c) are the figures to compare across
-machines. Writes bench/results/agent_calls.json.
+machines. Where ``wrk`` is installed, the agent and the plain FastMCP server are also loaded by
+it (16 connections, alternating rounds), with each server's CPU per call: a Python client at 16
+in flight is itself near its limit, wrk much less. Writes bench/results/agent_calls.json.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from fastmcp import Client  # noqa: E402
 
-from bench.common import command_line, print_table, summary_ms  # noqa: E402
+from bench.common import command_line, cpu_seconds, print_table, summary_ms  # noqa: E402
 from mesh_agent import MeshClient  # noqa: E402
 from mesh_agent.mcp_http import McpHttpClient  # noqa: E402
 from tests.support.agent_processes import AgentProcess  # noqa: E402
@@ -190,6 +195,38 @@ async def concurrent(callers: list[Call], seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
+def wrk_calls(endpoint: str, pid: int, seconds: float) -> dict[str, Any] | None:
+    """The echo call from wrk (``tool_call.lua``, 16 connections) for ``seconds``, with the CPU
+    the server (process ``pid``) spent per call; None without wrk."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    command = [wrk, "-t2", f"-c{IN_FLIGHT}", f"-d{seconds:g}s", "-s", str(BENCH / "tool_call.lua")]
+    cpu_before = cpu_seconds(pid)
+    output = subprocess.run([*command, endpoint], capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(pid) - cpu_before
+    result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    if result["errors"] or not result["requests"]:
+        raise RuntimeError(f"wrk against {endpoint}: {result}")
+    result["per_second"] = result["requests"] / result["seconds"]
+    result["cpu_us_per_call"] = cpu / result["requests"] * 1e6
+    return result
+
+
+def wrk_rounds(servers: dict[str, tuple[str, int]], rounds: int, seconds: float) -> Any:
+    """``wrk_calls`` against each server (name: endpoint, pid) in alternating rounds, and the
+    agent's calls/s over the plain server's in each round; None without wrk."""
+    runs: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        run = {name: wrk_calls(endpoint, pid, seconds) for name, (endpoint, pid) in servers.items()}
+        if any(figures is None for figures in run.values()):
+            return None
+        run["agent_to_plain"] = run["agent"]["per_second"] / run["plain"]["per_second"]
+        runs.append(run)
+    ratios = [run["agent_to_plain"] for run in runs]
+    return {"rounds": runs, "median_agent_to_plain": statistics.median(ratios)}
+
+
 async def main(quick: bool) -> dict[str, Any]:
     rounds, per_round = (5, 40) if quick else (20, 100)
     seconds = 2.0 if quick else 5.0
@@ -247,6 +284,13 @@ async def main(quick: bool) -> dict[str, Any]:
                         mode: await concurrent(own_sockets.get(mode, [call] * IN_FLIGHT), seconds)
                         for mode, call in calls.items()
                     }
+                    servers = {
+                        "agent": (endpoint, provider.process.pid),
+                        "plain": (plain_endpoint, plain.process.pid),
+                    }
+                    results["wrk"] = await asyncio.to_thread(
+                        wrk_rounds, servers, 2 if quick else 4, seconds
+                    )
                 finally:
                     await transport.aclose()
                     for raw in raws + plains:
@@ -293,7 +337,28 @@ def report(results: dict[str, Any]) -> None:
             f"{versus['raw']:.2f}x raw, {versus['proxy']:.2f}x through the proxy",
         )
     )
+    rows.extend(_wrk_rows(results.get("wrk"), in_flight))
     print_table(f"one tool call to an agent process ({results['mode']})", rows)
+
+
+def _wrk_rows(wrk: dict[str, Any] | None, in_flight: int) -> list[tuple[str, str]]:
+    if wrk is None:
+        return [("from wrk", "not run: wrk is not installed")]
+    rows = []
+    for number, run in enumerate(wrk["rounds"], 1):
+        agent, plain = run["agent"], run["plain"]
+        rows.append(
+            (
+                f"wrk, {in_flight} connections, round {number}: agent / plain FastMCP",
+                f"{agent['per_second']:,.0f} / {plain['per_second']:,.0f} calls/s"
+                f" ({run['agent_to_plain']:.2f}x); CPU per call {agent['cpu_us_per_call']:.0f}"
+                f" / {plain['cpu_us_per_call']:.0f} us",
+            )
+        )
+    rows.append(
+        ("wrk: the agent against plain FastMCP", f"median {wrk['median_agent_to_plain']:.2f}x")
+    )
+    return rows
 
 
 if __name__ == "__main__":

@@ -110,6 +110,13 @@ def agent_calls(r: dict[str, Any]) -> list[Row]:
             f"{r['agent_to_plain_fastmcp']['raw']:.2f}x raw,"
             f" {r['agent_to_plain_fastmcp']['proxy']:.2f}x through the proxy",
         ),
+        (
+            "calls/s from wrk against a plain FastMCP server",
+            "not run: wrk is not installed"
+            if r.get("wrk") is None
+            else f"median {r['wrk']['median_agent_to_plain']:.2f}x"
+            f" of {len(r['wrk']['rounds'])} rounds",
+        ),
     ]
 
 

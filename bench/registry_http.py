@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     after_acknowledgement,
     command_line,
+    cpu_seconds,
     cpu_share,
     print_table,
     ratio,
@@ -193,13 +194,6 @@ def watched(n: int) -> dict[str, Any]:
             "capabilities": [{"name": "bench.watch"}],
         },
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """The CPU time (user and system) process ``pid`` has used so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def watch_lag(
