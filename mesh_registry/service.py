@@ -168,7 +168,7 @@ class Registry:
         self._health = HealthMonitor(self._clock, self.config.health, self._health_changed)
         self._status = StatusWriter(self._store, self._cache, self._health)
         self._maintenance = Maintenance(self.config, self._store, self._health)
-        self._cache.add_listener(self._hub.publish)
+        self._cache.add_listener(self._hub.publish_soon)
         self._cache.add_listener(self._observe)
         self._ready = False
         self._stopping = False

@@ -11,6 +11,8 @@ Semantics (docs/design.md, "Watches"; as Kubernetes' watch cache):
   of being slowed down, skipped, or allowed to slow anyone else down.
 - When a watcher is idle, a periodic BOOKMARK tells it the current revision, so that it can
   resume from there after a disconnect.
+- The registry fans a commit out on the event loop's next turn (``Hub.publish_soon``), after
+  the commit's writers have their answers: a write's latency does not grow with the watchers.
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ Sink = Callable[[WatchEvent], bool]
 class Subscription:
     """One watcher's queue of events, filled by the hub."""
 
-    def __init__(self, hub: Hub, query: Query, limit: QueueLimit) -> None:
+    def __init__(self, hub: Hub, query: Query, limit: QueueLimit, after: int) -> None:
         self.query = query
+        self.after = after  # its changes start after this revision: the state it was given
         self._hub = hub
         self._limit = limit.events
         self._byte_limit = limit.bytes
@@ -150,6 +153,10 @@ class Subscription:
     def close(self) -> None:
         self._hub.unsubscribe(self)
 
+    def published_through(self, revision: int) -> int:
+        """See :meth:`Hub.published_through`."""
+        return self._hub.published_through(revision)
+
     def stalled(self) -> None:
         """Its client took no data for a while, and its transport ended it."""
         self._count_dropped()
@@ -182,11 +189,14 @@ class Hub:
         self._groups: dict[Query, set[Subscription]] = {}
         self._unindexed: set[Query] = set()
         self._by_capability: dict[str, set[Query]] = {}
+        self._pending: deque[ObjectChange] = deque()  # committed, to be fanned out
         self.delivered = 0  # events queued for watchers
         self.dropped = 0  # watchers ended for falling behind (or stalled, by their transport)
 
-    def subscribe(self, query: Query, limit: QueueLimit) -> Subscription:
-        subscription = Subscription(self, query, limit)
+    def subscribe(self, query: Query, limit: QueueLimit, after: int = 0) -> Subscription:
+        """A subscription to the changes after revision ``after`` (those up to it, the
+        subscriber has from the cache or the history)."""
+        subscription = Subscription(self, query, limit, after)
         members = self._groups.get(query)
         if members is None:
             members = self._groups[query] = set()
@@ -218,13 +228,35 @@ class Hub:
         return sum(len(members) for members in self._groups.values())
 
     def publish(self, change: ObjectChange) -> None:
+        """Fan ``change`` out now, to every subscription it comes after."""
         for query in self._interested(change):
             event = event_for(change, query)
             if event is None:
                 continue
             # A copy: a member that falls behind leaves the group while it is walked.
             for subscription in list(self._groups.get(query, ())):
-                subscription.offer(event, change.size)
+                if change.revision > subscription.after:
+                    subscription.offer(event, change.size)
+
+    def publish_soon(self, change: ObjectChange) -> None:
+        """Fan ``change`` out on the event loop's next turn, after what is already scheduled:
+        the answers of the writers whose commit made it (the store settles them first).
+        Changes are fanned out in the order they came; a subscription made meanwhile starts
+        after them, and skips them."""
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._publish_pending)
+        self._pending.append(change)
+
+    def _publish_pending(self) -> None:
+        pending = self._pending
+        while pending:  # what a watcher's transport triggers meanwhile is published here too
+            self.publish(pending[0])
+            pending.popleft()
+
+    def published_through(self, revision: int) -> int:
+        """The revision through which every change has been handed to the subscriptions,
+        given the cache's ``revision``: earlier than it while changes wait to be fanned out."""
+        return self._pending[0].revision - 1 if self._pending else revision
 
     def _interested(self, change: ObjectChange) -> set[Query]:
         """The filters that may see ``change``: by its capabilities, before and after."""
@@ -240,6 +272,7 @@ class Hub:
 
     def close_all(self) -> None:
         """End every subscription quietly (shutdown)."""
+        self._pending.clear()
         everyone = [member for members in self._groups.values() for member in members]
         for subscription in everyone:
             subscription.end(WatchClosed())
@@ -275,7 +308,7 @@ class WatchStream:
 
         async def batches() -> AsyncGenerator[list[WatchEvent], None]:
             # Subscribed at the first event asked for: a stream never read holds nothing.
-            self._subscription = hub.subscribe(query, queue_limit)
+            self._subscription = hub.subscribe(query, queue_limit, after=cache.revision)
             async for batch in stream(cache, self._subscription, query, since, bookmark_interval):
                 yield batch
 
@@ -361,10 +394,10 @@ async def stream(
 ) -> AsyncIterator[list[WatchEvent]]:
     """The events of one watch, in batches. Ends after an ERROR event, or quietly at
     shutdown."""
-    # Subscribing (just before) and reading the revision happen in the same step of the event
-    # loop: every change after `start` reaches the queue, every change up to it is in the cache
-    # or history.
-    start = cache.revision
+    # Subscribing (just before, after this revision) and reading the revision happen in the
+    # same step of the event loop: every change after `start` reaches the queue, every change
+    # up to it is in the cache or history.
+    start = subscription.after
     try:
         if since is None:
             state = cache.select(query)
@@ -378,7 +411,8 @@ async def stream(
                 yield replayed[first : first + INITIAL_BATCH]
         while True:
             live = await subscription.next_batch(bookmark_interval)
-            yield live or [bookmark(cache.revision)]
+            # Not past a change still to be fanned out: this watcher may be about to get it.
+            yield live or [bookmark(subscription.published_through(cache.revision))]
     except MeshError as error:
         yield [error_event(error)]
     except WatchClosed:

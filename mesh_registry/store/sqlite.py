@@ -569,15 +569,17 @@ class SQLiteStore:
             for write in batch:
                 settle(write.future, error=failure)
             return
-        if result.changes:
-            self._revision = result.changes[-1].revision
-            self._stats.record_commit(len(result.changes))
-            self._notify(result.changes)
         for write, outcome in zip(batch, result.outcomes, strict=True):
             if isinstance(outcome, StoreError):
                 settle(write.future, error=outcome)
             else:
                 settle(write.future, result=outcome)
+        # Settling only schedules the writers; the listener runs before any of them does, and
+        # what it schedules in turn (the watch fan-out) runs after them.
+        if result.changes:
+            self._revision = result.changes[-1].revision
+            self._stats.record_commit(len(result.changes))
+            self._notify(result.changes)
 
     def _note_damage(self, error: Exception) -> None:
         """Remember that the file is damaged, once, loudly: every later write would fail too."""

@@ -8,13 +8,23 @@ from dataclasses import replace
 
 import pytest
 
+from mesh_registry.cache import ObjectChange
 from mesh_registry.clock import ManualClock
 from mesh_registry.config import RegistryConfig
+from mesh_registry.discovery import Match
 from mesh_registry.errors import Gone
-from mesh_registry.model import INITIAL_EVENTS_END, Agent, Bookmark, EventType, Status
+from mesh_registry.model import (
+    INITIAL_EVENTS_END,
+    Agent,
+    Bookmark,
+    EventType,
+    Status,
+    parse_agent,
+)
 from mesh_registry.query import AgentQuery
 from mesh_registry.service import Registry
 from mesh_registry.store import Retention
+from mesh_registry.watch import Hub, QueueLimit
 from tests.support.agents import agent_body
 from tests.support.watching import EventLog, has
 
@@ -256,3 +266,54 @@ async def test_shutdown_ends_watches_quietly(config: RegistryConfig, clock: Manu
     await service.stop()
     await log.wait_for_end()
     assert [e.type for e in log.events] == [BOOKMARK]
+
+
+# -- the fan-out, on the event loop's next turn -------------------------------------------------
+
+
+async def test_a_writer_is_answered_before_its_change_is_fanned_out(service: Registry) -> None:
+    log = EventLog(await service.watch())
+    await log.wait_for(has(1, BOOKMARK))
+    delivered = service.stats().events_delivered
+    await service.create(agent_body("a", ["x.y"]))
+    # The writer has its answer and the cache has the change; no watcher has it yet.
+    assert service.stats().events_delivered == delivered
+    assert [agent.metadata.name for agent in (await service.list_records()).records] == ["a"]
+    await log.wait_for(has(1))
+    assert service.stats().events_delivered == delivered + 1
+    await log.close()
+
+
+async def test_a_watch_begun_between_a_commit_and_its_fan_out_gets_the_change_once(
+    service: Registry,
+) -> None:
+    first = EventLog(await service.watch())  # a watcher the fan-out has to reach
+    await first.wait_for(has(1, BOOKMARK))
+    delivered = service.stats().events_delivered
+    await service.create(agent_body("a", ["x.y"]))
+    stream = await service.watch()
+    initial = await anext(stream)  # subscribed now: "a" is in the state it starts from
+    assert service.stats().events_delivered == delivered  # before the fan-out, indeed
+    late = EventLog(stream)
+    await service.create(agent_body("b", ["x.y"]))
+    await late.wait_for(has(1))
+    await first.wait_for(has(2))
+    assert (initial.type, initial.object.metadata.name) == (ADDED, "a")
+    assert late.summary() == [("BOOKMARK", "", "1"), ("ADDED", "b", "2")]
+    assert first.summary()[1:] == [("ADDED", "a", "1"), ("ADDED", "b", "2")]
+    await first.close()
+    await late.close()
+
+
+async def test_a_bookmark_never_passes_a_change_still_to_be_fanned_out() -> None:
+    hub = Hub()
+    agents = [parse_agent(agent_body(name, ["x.y"])) for name in ("a", "b")]
+    assert hub.published_through(7) == 7
+    hub.publish_soon(ObjectChange(revision=8, type=ADDED, object=agents[0], prev=None))
+    hub.publish_soon(ObjectChange(revision=9, type=ADDED, object=agents[1], prev=None))
+    assert hub.published_through(9) == 7  # neither is fanned out yet
+    subscription = hub.subscribe(AgentQuery().compile(Match.ANY), QueueLimit(10, 10_000), after=8)
+    await asyncio.sleep(0)  # the loop's next turn: the fan-out
+    assert hub.published_through(9) == 9
+    batch = await subscription.next_batch(idle_after=1)
+    assert [event.object.metadata.name for event in batch] == ["b"]  # after 8 only
