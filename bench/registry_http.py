@@ -247,6 +247,8 @@ async def watch_lag(
     reached_all = {int(r): max(times) for r, times in arrivals.items() if len(times) == watchers}
     last = [arrived - acknowledged[r] for r, arrived in reached_all.items() if r in acknowledged]
     last_from_send = [arrived - sent[r] for r, arrived in reached_all.items() if r in sent]
+    # The write's own latency: what the fan-out to these watchers adds to it, if anything.
+    write = summary_ms([acknowledged[r] - sent[r] for r in acknowledged])
     return {
         "watchers": watchers,
         "writes": writes,
@@ -257,6 +259,8 @@ async def watch_lag(
         "last_after_ack_p99_ms": summary_ms(last)["p99_ms"] if last else None,
         "last_after_send_p99_ms": summary_ms(last_from_send)["p99_ms"] if last else None,
         "writes_all_received": len(last),
+        "write_p50_ms": write["p50_ms"],
+        "write_p99_ms": write["p99_ms"],
         "cpu_s": cpu,
     }
 
@@ -421,6 +425,12 @@ def report(results: dict[str, Any]) -> None:
         )
         if lag["watchers"] > 1:
             rows.append((f"  acknowledged → last of {lag['watchers']:,} received", last_of(lag)))
+        rows.append(
+            (
+                f"  the write (PUT) itself, {lag['watchers']:,} watching",
+                f"p50 {lag['write_p50_ms']:.2f} ms, p99 {lag['write_p99_ms']:.2f} ms",
+            )
+        )
     stalled = results["watch_lag_stalled"]
     rows.append(
         (
