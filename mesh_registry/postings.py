@@ -27,6 +27,7 @@ Entry = Hashable  # a capability name (str), or a label as a (key, value) tuple
 DENSE_MIN = 512
 DENSE_SHARE = 64
 _NONZERO_BYTE = re.compile(rb"[^\x00]")
+_MARK_NONZERO = bytes([0] + [1] * 255)  # a translation table: 1 for every byte but zero
 # The set bits of each byte value, as bit offsets.
 _BITS_OF = tuple(tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256))
 _NOBODY: frozenset[ObjectKey] = frozenset()
@@ -232,8 +233,24 @@ def _bytes(bits: int) -> bytes:
 def _set_bits(bits: int) -> Iterator[int]:
     """The offsets of the bits set in ``bits`` (not negative), lowest first."""
     data = _bytes(bits)
-    for match in _NONZERO_BYTE.finditer(data):
-        at = match.start()
+    for at in _nonzero_bytes(data, bits.bit_count()):
         base = at * 8
         for bit in _BITS_OF[data[at]]:
             yield base + bit
+
+
+def _nonzero_bytes(data: bytes, ones: int) -> Iterator[int]:
+    """The offsets of the bytes of ``data`` that are not zero (``ones`` bits are set)."""
+    if ones * 2 >= len(data):
+        # Most bytes hold a bit: the regular expression steps from one to the next in C.
+        for match in _NONZERO_BYTE.finditer(data):
+            yield match.start()
+        return
+    # Few of them, far apart (a narrow query at 100k agents: 12.5 kB for a hundred bits), where
+    # the regular expression tests every byte in turn: marked as 1 in one pass, then found by
+    # `find` (memchr) from one to the next, 2-5x faster.
+    marks = data.translate(_MARK_NONZERO)
+    at = marks.find(1)
+    while at != -1:
+        yield at
+        at = marks.find(1, at + 1)

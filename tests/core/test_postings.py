@@ -31,10 +31,27 @@ def naive(held: dict[ObjectKey, set[Entry]], constraints: list[list[Entry]]) -> 
         (1 << 8, [8]),
         ((1 << 100_000) | (1 << 64) | 3, [0, 1, 64, 100_000]),
         (2**4096 - 1, list(range(4096))),
+        (sum(1 << i for i in range(0, 100_000, 997)), list(range(0, 100_000, 997))),
+        (sum(1 << i for i in range(3, 4096, 9)), list(range(3, 4096, 9))),
+        (
+            sum(0xFF << i for i in range(0, 8000, 1000)),
+            [i + b for i in range(0, 8000, 1000) for b in range(8)],
+        ),
     ],
-    ids=["none", "bit 0", "one byte", "second byte", "far apart", "all of 4096"],
+    ids=[
+        "none",
+        "bit 0",
+        "one byte",
+        "second byte",
+        "far apart",
+        "all of 4096",
+        "sparse over 100k",
+        "dense, one in nine",
+        "whole bytes, sparse",
+    ],
 )
 def test_set_bits(bits: int, offsets: list[int]) -> None:
+    """Sparse and dense: the two ways of finding the bytes that hold bits."""
     assert list(_set_bits(bits)) == offsets
 
 
