@@ -250,8 +250,13 @@ class Hub:
     def _publish_pending(self) -> None:
         pending = self._pending
         while pending:  # what a watcher's transport triggers meanwhile is published here too
-            self.publish(pending[0])
-            pending.popleft()
+            change = pending[0]
+            try:
+                self.publish(change)
+            except Exception:  # one change's failure must not stop the fan-out of the next
+                log.exception("fanning out the change of revision %d failed", change.revision)
+            finally:
+                pending.popleft()
 
     def published_through(self, revision: int) -> int:
         """The revision through which every change has been handed to the subscriptions,

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from mesh_registry import watch
 from mesh_registry.cache import ObjectChange
 from mesh_registry.clock import ManualClock
 from mesh_registry.config import RegistryConfig
-from mesh_registry.discovery import Match
+from mesh_registry.discovery import Match, Query
 from mesh_registry.errors import Gone
 from mesh_registry.model import (
     INITIAL_EVENTS_END,
@@ -19,6 +20,7 @@ from mesh_registry.model import (
     Bookmark,
     EventType,
     Status,
+    WatchEvent,
     parse_agent,
 )
 from mesh_registry.query import AgentQuery
@@ -317,3 +319,30 @@ async def test_a_bookmark_never_passes_a_change_still_to_be_fanned_out() -> None
     assert hub.published_through(9) == 9
     batch = await subscription.next_batch(idle_after=1)
     assert [event.object.metadata.name for event in batch] == ["b"]  # after 8 only
+
+
+async def test_a_change_that_fails_to_fan_out_does_not_stop_the_next(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = Hub()
+    agents = [parse_agent(agent_body(name, ["x.y"])) for name in ("a", "b")]
+    subscription = hub.subscribe(AgentQuery().compile(Match.ANY), QueueLimit(10, 10_000))
+    real = watch.event_for
+
+    def failing_for_a(change: ObjectChange, query: Query) -> WatchEvent | None:
+        if change.object.metadata.name == "a":
+            raise RuntimeError("broken")
+        return real(change, query)
+
+    monkeypatch.setattr(watch, "event_for", failing_for_a)
+    for revision, agent in enumerate(agents, 1):
+        hub.publish_soon(ObjectChange(revision=revision, type=ADDED, object=agent, prev=None))
+    batch = await subscription.next_batch(idle_after=5)
+    assert [event.object.metadata.name for event in batch] == ["b"]
+    assert hub.published_through(2) == 2
+    assert "fanning out the change of revision 1 failed" in caplog.text
+    # And later changes are still fanned out: nothing was left stuck in the queue.
+    hub.publish_soon(ObjectChange(revision=3, type=ADDED, object=agents[0], prev=None))
+    hub.publish_soon(ObjectChange(revision=4, type=MODIFIED, object=agents[1], prev=agents[1]))
+    batch = await subscription.next_batch(idle_after=5)
+    assert [(event.type, event.object.metadata.name) for event in batch] == [(MODIFIED, "b")]
