@@ -154,8 +154,9 @@ class Subscription:
         self._hub.unsubscribe(self)
 
     def published_through(self, revision: int) -> int:
-        """See :meth:`Hub.published_through`."""
-        return self._hub.published_through(revision)
+        """The revision through which this subscriber has every change, given the cache's
+        ``revision``: what it started from, or what the hub has fanned out since."""
+        return max(self.after, self._hub.published_through(revision))
 
     def stalled(self) -> None:
         """Its client took no data for a while, and its transport ended it."""

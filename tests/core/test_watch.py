@@ -346,3 +346,14 @@ async def test_a_change_that_fails_to_fan_out_does_not_stop_the_next(
     hub.publish_soon(ObjectChange(revision=4, type=MODIFIED, object=agents[1], prev=agents[1]))
     batch = await subscription.next_batch(idle_after=5)
     assert [(event.type, event.object.metadata.name) for event in batch] == [(MODIFIED, "b")]
+
+
+async def test_a_bookmark_never_goes_back_before_what_a_watch_started_from() -> None:
+    """A watch that starts while a change it already has is still to be fanned out: its
+    bookmark names at least the revision it started from."""
+    hub = Hub()
+    agent = parse_agent(agent_body("a", ["x.y"]))
+    hub.publish_soon(ObjectChange(revision=5, type=ADDED, object=agent, prev=None))
+    subscription = hub.subscribe(AgentQuery().compile(Match.ANY), QueueLimit(10, 10_000), after=5)
+    assert hub.published_through(5) == 4
+    assert subscription.published_through(5) == 5
