@@ -4,7 +4,7 @@
 
 Figures (printed as a table and written to bench/results/registry_core.json):
 
-- heartbeats/s with 10,000 healthy agents, through ``Registry.heartbeat``;
+- heartbeats/s with 10,000 healthy agents, through ``Registry.renew``;
 - discovery p50/p99 for a capability + label selector query at 10,000 and 100,000 agents;
 - registration throughput with group commit (concurrent registrations) against one commit per
   write (the same registrations, each awaited before the next), on a file with
@@ -69,7 +69,7 @@ async def populate(registry: Registry, count: int, seed: int = 7) -> None:
     bodies = [agent(i, rng) for i in range(count)]
     for start in range(0, count, 2000):
         await asyncio.gather(*(registry.create(b) for b in bodies[start : start + 2000]))
-    await asyncio.gather(*(registry.heartbeat("default", b["metadata"]["name"]) for b in bodies))
+    await asyncio.gather(*(registry.renew("default", b["metadata"]["name"]) for b in bodies))
 
 
 async def heartbeats_per_second(registry: Registry, count: int, seconds: float) -> dict[str, Any]:
@@ -79,7 +79,7 @@ async def heartbeats_per_second(registry: Registry, count: int, seconds: float) 
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         for name in names:
-            await registry.heartbeat("default", name)
+            await registry.renew("default", name)
         done += len(names)
     elapsed = time.perf_counter() - started
     return {
