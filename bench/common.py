@@ -62,16 +62,23 @@ def ratio(value_ms: float, baseline_ms: float) -> dict[str, Any]:
 CPU_NOISE_S = 0.05
 
 
-def cpu_share(cpu_s: float, units: int, unit: str) -> dict[str, Any]:
-    """``cpu_s`` of CPU per one of ``units``, in µs, or why there is none: CPU time within the
-    clock's noise divided by a count would print the noise as a cost."""
-    if cpu_s < CPU_NOISE_S:
+def cpu_share(
+    cpu_s: float, baseline_s: tuple[float, float], units: int, unit: str
+) -> dict[str, Any]:
+    """The CPU ``cpu_s`` spent beyond a baseline (the same work without what is measured, run
+    twice: before and after), per one of ``units``, in µs; or why there is none. The noise is
+    the baseline's two runs' difference, or the CPU clock's, whichever is larger; a figure
+    needs twice that, or the noise divided by a count would be printed as a cost."""
+    baseline = sum(baseline_s) / 2
+    net = cpu_s - baseline
+    noise = max(CPU_NOISE_S, abs(baseline_s[0] - baseline_s[1]))
+    if net < 2 * noise:
         return {
             "us": None,
-            "why": f"{cpu_s * 1000:.0f} ms of CPU is within the {CPU_NOISE_S * 1000:.0f} ms"
-            " noise of the CPU clock",
+            "why": f"{max(0.0, net) * 1000:.0f} ms of CPU beyond the baseline's"
+            f" {baseline * 1000:.0f} ms is within twice its noise of {noise * 1000:.0f} ms",
         }
-    return {"us": cpu_s / max(1, units) * 1e6, "per": unit}
+    return {"us": net / max(1, units) * 1e6, "per": unit}
 
 
 def shown_cpu(share: dict[str, Any]) -> str:

@@ -332,14 +332,19 @@ async def main(quick: bool) -> dict[str, Any]:
             }
             pid = registry.process.pid
             writes = 50 if quick else 100
-            # The writes alone (no watcher): what the fan-out figures are net of.
-            alone = await watch_lag(registry.url, 0, writes, pid=pid)
+            # The writes alone (no watcher), before and after: what the fan-out figures are net
+            # of, and how much that moves by itself.
+            before = await watch_lag(registry.url, 0, writes, pid=pid)
             results["watch_lag"] = [
                 await watch_lag(registry.url, count, writes, pid=pid) for count in watcher_counts
             ]
+            after = await watch_lag(registry.url, 0, writes, pid=pid)
+            alone = (before["cpu_s"], after["cpu_s"])
+            results["writes_alone_cpu_s"] = alone
             for lag in results["watch_lag"]:
-                fan_out = max(0.0, lag["cpu_s"] - alone["cpu_s"])
-                lag["fan_out_cpu"] = cpu_share(fan_out, lag["delivered"], "event per watcher")
+                lag["fan_out_cpu"] = cpu_share(
+                    lag["cpu_s"], alone, lag["delivered"], "event per watcher"
+                )
             with stalled_watchers(registry.url, STALLED):
                 results["watch_lag_stalled"] = {
                     "stalled": STALLED,

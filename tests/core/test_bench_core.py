@@ -1,11 +1,15 @@
 """The in-process benchmark (``bench/registry_core.py``) drives the registry through its public
 API: each of its measurements, at a size of a few agents, so that a change of that API cannot
-leave ``make bench`` broken until someone runs it."""
+leave ``make bench`` broken until someone runs it. And a CPU figure net of a baseline is
+printed only when it stands above the noise."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bench.common import cpu_share
 from bench.registry_core import (
     discovery_latency,
     heartbeats_per_second,
@@ -30,3 +34,24 @@ async def test_each_measurement_runs_on_a_small_registry(tmp_path: Path) -> None
     registration = await registration_throughput(tmp_path, 20)
     assert registration["registrations"] == 20
     assert registration["one_commit_per_write_transactions"] == 20
+
+
+@pytest.mark.parametrize(
+    ("cpu_s", "baseline_s", "units", "us"),
+    [
+        (1.5, (0.2, 0.21), 100_000, (1.5 - 0.205) / 100_000 * 1e6),
+        (0.16, (0.11, 0.11), 50, None),  # 50 ms net: within twice the CPU clock's noise
+        (0.3, (0.1, 0.2), 10, None),  # the baseline moved by 100 ms between its two runs
+        (0.5, (0.1, 0.2), 10, (0.5 - 0.15) / 10 * 1e6),
+        (0.05, (0.1, 0.1), 10, None),  # less than the baseline
+    ],
+)
+def test_a_cpu_figure_is_printed_only_above_its_noise(
+    cpu_s: float, baseline_s: tuple[float, float], units: int, us: float | None
+) -> None:
+    share = cpu_share(cpu_s, baseline_s, units, "event")
+    if us is None:
+        assert share["us"] is None
+        assert "noise" in share["why"]
+    else:
+        assert share["us"] == pytest.approx(us)
