@@ -18,10 +18,6 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# The benchmarks start registries and agents with the test suite's helpers; they measure the
-# commands as a user starts them, not forks of the suite's pre-imported fork server.
-os.environ["MESH_TEST_FORKSERVER"] = "0"
-
 
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
@@ -145,6 +141,10 @@ def command_line(
     report: Callable[[Figures], None],
 ) -> None:
     """A benchmark's command: ``--quick`` or full sizes; print the table; write the JSON."""
+    # The benchmarks start registries and agents with the test suite's helpers; they measure
+    # the commands as a user starts them, not forks of the suite's pre-imported fork server.
+    # Set here, not on import: the suite imports the benchmarks' functions too.
+    os.environ["MESH_TEST_FORKSERVER"] = "0"
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     options = parser.parse_args()

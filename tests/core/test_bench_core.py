@@ -5,10 +5,14 @@ printed only when it stands above the noise."""
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 
 import pytest
 
+import bench.common
+import bench.registry_core
 from bench.common import cpu_share
 from bench.registry_core import (
     discovery_latency,
@@ -18,6 +22,17 @@ from bench.registry_core import (
 )
 from mesh_registry.config import RegistryConfig
 from mesh_registry.service import Registry
+
+
+def test_importing_the_benchmarks_leaves_the_suite_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Imported here, they must not switch the suite's fork server off (a benchmark does that
+    when it runs, in its own process): that once doubled the suite's time."""
+    monkeypatch.delenv("MESH_TEST_FORKSERVER", raising=False)
+    importlib.reload(bench.common)
+    importlib.reload(bench.registry_core)
+    assert "MESH_TEST_FORKSERVER" not in os.environ
 
 
 async def test_each_measurement_runs_on_a_small_registry(tmp_path: Path) -> None:
