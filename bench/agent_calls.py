@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,14 @@ sys.path.insert(0, str(ROOT))
 
 from fastmcp import Client  # noqa: E402
 
-from bench.common import command_line, cpu_seconds, print_table, summary_ms  # noqa: E402
+from bench.common import (  # noqa: E402
+    command_line,
+    cpu_seconds,
+    print_table,
+    summary_ms,
+    wrk,
+    wrk_figures,
+)
 from mesh_agent import MeshClient  # noqa: E402
 from mesh_agent.mcp_http import McpHttpClient  # noqa: E402
 from tests.support.agent_processes import AgentProcess  # noqa: E402
@@ -198,17 +204,15 @@ async def concurrent(callers: list[Call], seconds: float) -> float:
 def wrk_calls(endpoint: str, pid: int, seconds: float) -> dict[str, Any] | None:
     """The echo call from wrk (``tool_call.lua``, 16 connections) for ``seconds``, with the CPU
     the server (process ``pid``) spent per call; None without wrk."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    command = wrk("tool_call.lua", endpoint, IN_FLIGHT, seconds)
+    if command is None:
         return None
-    command = [wrk, "-t2", f"-c{IN_FLIGHT}", f"-d{seconds:g}s", "-s", str(BENCH / "tool_call.lua")]
     cpu_before = cpu_seconds(pid)
-    output = subprocess.run([*command, endpoint], capture_output=True, text=True, check=True)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(pid) - cpu_before
-    result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    result = wrk_figures(output)
     if result["errors"] or not result["requests"]:
         raise RuntimeError(f"wrk against {endpoint}: {result}")
-    result["per_second"] = result["requests"] / result["seconds"]
     result["cpu_us_per_call"] = cpu / result["requests"] * 1e6
     return result
 

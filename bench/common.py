@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -114,6 +115,28 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    script: str, url: str, connections: int, seconds: float, *arguments: str
+) -> list[str] | None:
+    """The command that loads ``url`` from wrk (two threads) with ``bench/<script>`` and its
+    ``arguments``; None when wrk is not installed. Its scripts print through wrk_report.lua."""
+    found = shutil.which("wrk")
+    if found is None:
+        return None
+    return [
+        *(found, "-t2", f"-c{connections}", f"-d{seconds:g}s"),
+        *("-s", str(Path(__file__).resolve().parent / script), url),
+        *(("--", *arguments) if arguments else ()),
+    ]
+
+
+def wrk_figures(output: str) -> dict[str, Any]:
+    """The figures a wrk script printed (its last line, from wrk_report.lua), with the rate."""
+    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    figures["per_second"] = figures["requests"] / figures["seconds"]
+    return figures
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:

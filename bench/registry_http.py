@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -48,6 +47,8 @@ from bench.common import (  # noqa: E402
     shown,
     shown_cpu,
     summary_ms,
+    wrk,
+    wrk_figures,
 )
 from bench.registry_core import QUERY, agent  # noqa: E402
 from tests.support.processes import RegistryProcess, wait_until  # noqa: E402
@@ -81,17 +82,11 @@ def wrk_load(
 ) -> dict[str, Any] | None:
     """The same load from wrk (a C load generator, two threads), when it is installed: the
     Python generator shares the CPU with the server it measures, wrk much less."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    command = wrk("heartbeats.lua", base, connections, seconds, "{paths}")
+    if command is None:
         return None
-    command = [
-        *(wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s"),
-        *("-s", str(BENCH / "heartbeats.lua"), base, "--", "{paths}"),
-    ]
     paths = [line.split(" ", 1)[1] for line in lines]  # wrk's script takes paths alone
-    result: dict[str, Any] = json.loads(_run_on_lines(command, paths).strip().splitlines()[-1])
-    result["per_second"] = result["requests"] / result["seconds"]
-    return result
+    return wrk_figures(_run_on_lines(command, paths))
 
 
 def _run_on_lines(command: list[str], lines: list[str]) -> str:
