@@ -202,6 +202,7 @@ class _Exchange:
         self._streaming = False
         self._lock = asyncio.Lock()  # one writer at a time: the call and the pings
         self._quiet_since = 0.0
+        self._watching: asyncio.Task[None] | None = None  # from _WATCH_AFTER into the call
 
     async def send(self, event: bytes) -> None:
         """A notification of the call, as an SSE frame (the SDK's sink protocol)."""
@@ -214,17 +215,14 @@ class _Exchange:
         loop = asyncio.get_running_loop()
         self._quiet_since = loop.time()
         with anyio.CancelScope() as scope:
-            watches: list[asyncio.Task[None]] = []
             # Most calls are answered before this: they cost a timer, not a task watching.
-            timer = loop.call_later(
-                _WATCH_AFTER, lambda: watches.append(loop.create_task(self._watch(scope, loop)))
-            )
+            timer = loop.call_later(_WATCH_AFTER, self._start_watching, scope, loop)
             try:
                 answer = await reply
             finally:
                 timer.cancel()
-                for watch in watches:
-                    watch.cancel()
+                if self._watching is not None:
+                    self._watching.cancel()
         if scope.cancelled_caught:
             return
         async with self._lock:
@@ -246,6 +244,9 @@ class _Exchange:
             )
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
         self._quiet_since = asyncio.get_running_loop().time()
+
+    def _start_watching(self, scope: anyio.CancelScope, loop: asyncio.AbstractEventLoop) -> None:
+        self._watching = loop.create_task(self._watch(scope, loop))
 
     async def _watch(self, scope: anyio.CancelScope, loop: asyncio.AbstractEventLoop) -> None:
         """Cancel the call when the client goes away; after the SDK's ping interval without a
