@@ -178,7 +178,8 @@ def command_line(
 
 def after_acknowledgement(lag: dict[str, Any]) -> str:
     """The lag from the writer's acknowledgement, said in words where it is negative: the
-    event reached the watcher before the writer read its answer (both are sent at the commit)."""
+    event reached the watcher before the writer's client had read its answer (the answer is
+    written first, the event a turn of the registry's loop later; clients read at their pace)."""
     parts = []
     for name in ("p50", "p99"):
         value = lag[f"after_ack_{name}_ms"]

@@ -237,7 +237,7 @@ async def watch_lag(
     # rely on): an event may reach a watcher before the writer has read its answer, so this
     # one can be negative on one machine.
     after_ack = summary_ms(lags(acknowledged))
-    # The issue's measure: per write, until the last of the watchers has it. Only writes
+    # Goal 2's measure: per write, until the last of the watchers has it. Only writes
     # every watcher received count; how many did is said beside it.
     reached_all = {int(r): max(times) for r, times in arrivals.items() if len(times) == watchers}
     last = [arrived - acknowledged[r] for r, arrived in reached_all.items() if r in acknowledged]

@@ -250,7 +250,7 @@ class Hub:
 
     def _publish_pending(self) -> None:
         pending = self._pending
-        while pending:  # what a watcher's transport triggers meanwhile is published here too
+        while pending:  # every change committed since this call was scheduled, in order
             change = pending[0]
             try:
                 self.publish(change)

@@ -315,10 +315,9 @@ async def test_a_bookmark_never_passes_a_change_still_to_be_fanned_out() -> None
     hub.publish_soon(ObjectChange(revision=9, type=ADDED, object=agents[1], prev=None))
     assert hub.published_through(9) == 7  # neither is fanned out yet
     subscription = hub.subscribe(AgentQuery().compile(Match.ANY), QueueLimit(10, 10_000), after=8)
-    await asyncio.sleep(0)  # the loop's next turn: the fan-out
-    assert hub.published_through(9) == 9
-    batch = await subscription.next_batch(idle_after=1)
+    batch = await subscription.next_batch(idle_after=5)  # waits for the fan-out
     assert [event.object.metadata.name for event in batch] == ["b"]  # after 8 only
+    assert hub.published_through(9) == 9
 
 
 async def test_a_change_that_fails_to_fan_out_does_not_stop_the_next(
