@@ -17,7 +17,6 @@ import bisect
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -47,6 +46,15 @@ class Page:
     items: list[Agent]
     revision: int
     continue_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What the indexes leave of a query: the objects they cannot rule out, and the part of
+    the query each of them still has to be tested for (what the indexes did not settle)."""
+
+    objects: list[Agent]
+    rest: Query
 
 
 class InvalidContinueToken(ValueError):
@@ -126,19 +134,23 @@ class WatchCache:
 
     def select(self, query: Query) -> list[Agent]:
         """The current objects that match ``query``, in key order."""
-        return [agent for agent in self.candidates(query) if query.matches(agent)]
+        found = self.candidates(query)
+        return [agent for agent in found.objects if found.rest.matches(agent)]
 
-    def candidates(self, query: Query) -> list[Agent]:
-        """The objects the indexes cannot rule out for ``query`` (a superset), in key order."""
-        narrowed = self._narrowed(query)
-        if narrowed is None:
-            keys = self._keys()
-            start, end = _namespace_bounds(keys, query.namespace)
-            keys = keys[start:end]
-        else:
-            keys = sorted(narrowed)
+    def candidates(self, query: Query, *, in_key_order: bool = True) -> Candidates:
+        """The objects the indexes cannot rule out for ``query``, and what is left to test.
+        ``in_key_order=False``: in any order, for a caller that sorts them its own way."""
+        constraints = self._constraints(query)
         objects = self._objects
-        return [objects[key] for key in keys]
+        if not constraints:
+            every = self._keys()
+            start, end = _namespace_bounds(every, query.namespace)
+            return Candidates([objects[key] for key in every[start:end]], query)
+        found = self._postings.keys_in_all(constraints)
+        keys = sorted(found) if in_key_order else found
+        # Every candidate holds one of the values of each exact label requirement: the
+        # requirements became constraints above, and the index holds every label as it is.
+        return Candidates([objects[key] for key in keys], query.without_exact_labels())
 
     async def page(self, query: Query, limit: int | None, token: str | None) -> Page:
         """One page of matching objects. Raise :class:`InvalidContinueToken`,
@@ -214,11 +226,6 @@ class WatchCache:
 
     def _unindex(self, key: ObjectKey, agent: Agent) -> None:
         self._postings.remove(key, _entries(agent))
-
-    def _narrowed(self, query: Query) -> AbstractSet[ObjectKey] | None:
-        """The keys the indexes allow for ``query``; ``None`` when no index applies."""
-        constraints = self._constraints(query)
-        return self._postings.keys_in_all(constraints) if constraints else None
 
     def _constraints(self, query: Query) -> list[list[Entry]]:
         """What the indexes can say of ``query``: per constraint, the entries a matching

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 from mesh_registry import validation
 from mesh_registry.errors import BadRequest
@@ -30,6 +31,9 @@ from mesh_registry.versions import (
 
 _LOWEST: PrecedenceKey = (-1, -1, -1, -1, ())
 RankKey = tuple[int, PrecedenceKey]  # (tag score, version precedence): higher is better
+# Sort keys of ranked()'s rows (tag score, version, name, namespace, agent), applied in C.
+_NAME_ORDER = itemgetter(2, 3)
+_RANK_ORDER = itemgetter(0, 1)
 
 
 class QueryError(BadRequest):
@@ -99,12 +103,17 @@ class Query:
     # Derived, for speed: matching runs once per candidate.
     _phase_tuple: tuple[Phase, ...] | None = field(init=False, repr=False, compare=False)
     _checks_entries: bool = field(init=False, repr=False, compare=False)
+    _only_capability: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A tuple's membership test compares identities: no enum hashing.
         phases = None if self.phases is None else tuple(sorted(self.phases))
         object.__setattr__(self, "_phase_tuple", phases)
         object.__setattr__(self, "_checks_entries", self.version is not None or not self.tags.empty)
+        # One capability named: ANY and ALL ask the same, one entry of that name (the usual
+        # discovery, tested on its own: no list built per candidate).
+        only = next(iter(self.capabilities)) if len(self.capabilities) == 1 else None
+        object.__setattr__(self, "_only_capability", only)
 
     @classmethod
     def build(
@@ -171,6 +180,14 @@ class Query:
             tags=dependency.tags,
         )
 
+    def without_exact_labels(self) -> Query:
+        """This query less its requirements of exact label values (``=``, ``==``, ``in``):
+        what is left to test of objects that a label index found to meet those."""
+        rest = [r for r in self.selector.requirements if r.required_values is None]
+        if len(rest) == len(self.selector.requirements):
+            return self
+        return replace(self, selector=Selector(tuple(rest)))
+
     def matches(self, agent: Agent) -> bool:
         if not self._matches_object(agent):
             return False
@@ -183,22 +200,29 @@ class Query:
     def ranked(self, agents: Iterable[Agent]) -> list[tuple[RankKey, Agent]]:
         """The matching ``agents`` with their rank (tag score, version), best first; agents
         with equal keys are equally good, and appear in name order."""
-        scored = []
+        scored: list[tuple[int, PrecedenceKey, str, str, Agent]] = []
         constrained = self._constrains_capabilities
-        preferred = bool(self.tags.preferred)
+        score = self.tags.score if self.tags.preferred else None
         for agent in agents:
             if not self._matches_object(agent):
                 continue
             matched = self._matched(agent)
-            if constrained and not matched:
+            if len(matched) == 1:
+                best = precedence_key(matched[0].version)
+                tags = score(matched[0].tags) if score is not None else 0
+            elif matched:
+                best = max([precedence_key(c.version) for c in matched])
+                tags = max([score(c.tags) for c in matched]) if score is not None else 0
+            elif constrained:
                 continue
-            score = max((self.tags.score(c.tags) for c in matched), default=0) if preferred else 0
-            best = max((precedence_key(c.version) for c in matched), default=_LOWEST)
-            scored.append((score, best, agent))
-        scored.sort(key=lambda item: (item[2].metadata.name, item[2].metadata.namespace))
+            else:
+                best, tags = _LOWEST, 0
+            metadata = agent.metadata
+            scored.append((tags, best, metadata.name, metadata.namespace, agent))
+        scored.sort(key=_NAME_ORDER)
         # Stable sort: equal score and version keep the name order set above.
-        scored.sort(key=_score_and_version, reverse=True)
-        return [((score, version), agent) for score, version, agent in scored]
+        scored.sort(key=_RANK_ORDER, reverse=True)
+        return [((tags, best), agent) for tags, best, _, _, agent in scored]
 
     def _matches_object(self, agent: Agent) -> bool:
         """Namespace, phase and labels: everything but the capability entries."""
@@ -228,6 +252,12 @@ class Query:
     def _matched(self, agent: Agent) -> list[Capability]:
         """The capability entries of ``agent`` that satisfy the query (empty: no match)."""
         entries = agent.spec.capabilities
+        only = self._only_capability
+        if only is not None:
+            for entry in entries:
+                if entry.name == only:
+                    return [entry] if not self._checks_entries or self._entry_ok(entry) else []
+            return []
         if self.capabilities:
             entries = [c for c in entries if c.name in self.capabilities]
         if self._checks_entries:
@@ -241,10 +271,6 @@ class Query:
         if self.version is not None and not self.version.matches(capability.version):
             return False
         return self.tags.accepts(capability.tags)
-
-
-def _score_and_version(item: tuple[int, PrecedenceKey, Agent]) -> tuple[int, PrecedenceKey]:
-    return item[0], item[1]
 
 
 def _parse_phases(phases: Iterable[str | Phase]) -> frozenset[Phase]:

@@ -18,7 +18,7 @@ per object (40 with five entries and the default share), twice that with the int
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from mesh_registry.model import ObjectKey
@@ -135,8 +135,13 @@ class Postings:
             return self._keys_of(bits)
         if min(_total(sets) for sets in sparse) < bits.bit_count():
             # Few keys pass the sparse constraints: test their bits.
-            data = _bytes(bits)
-            return {key for key in _intersected(sparse) if self._bit_set(data, key)}
+            data, slots = _bytes(bits), self._slots
+            # The test of one bit, written out: it runs per key of the sparse constraints.
+            return {
+                key
+                for key in _intersected(sparse)
+                if (at := (slot := slots[key]) >> 3) < len(data) and data[at] >> (slot & 7) & 1
+            }
         return _intersected([[self._keys_of(bits)], *sparse])
 
     # -- internals -------------------------------------------------------------------------
@@ -183,11 +188,6 @@ class Postings:
         key_at = self._key_at
         return {key for slot in _set_bits(bits) if (key := key_at[slot]) is not None}
 
-    def _bit_set(self, data: bytes, key: ObjectKey) -> bool:
-        slot = self._slots[key]
-        at = slot >> 3
-        return at < len(data) and bool(data[at] >> (slot & 7) & 1)
-
 
 def _intersected(constraints: list[list[AbstractSet[ObjectKey]]]) -> AbstractSet[ObjectKey]:
     """The keys in at least one set of every constraint."""
@@ -230,27 +230,29 @@ def _bytes(bits: int) -> bytes:
     return bits.to_bytes((bits.bit_length() + 7) // 8, "little")
 
 
-def _set_bits(bits: int) -> Iterator[int]:
+def _set_bits(bits: int) -> list[int]:
     """The offsets of the bits set in ``bits`` (not negative), lowest first."""
     data = _bytes(bits)
+    offsets: list[int] = []
     for at in _nonzero_bytes(data, bits.bit_count()):
         base = at * 8
         for bit in _BITS_OF[data[at]]:
-            yield base + bit
+            offsets.append(base + bit)
+    return offsets
 
 
-def _nonzero_bytes(data: bytes, ones: int) -> Iterator[int]:
+def _nonzero_bytes(data: bytes, ones: int) -> list[int]:
     """The offsets of the bytes of ``data`` that are not zero (``ones`` bits are set)."""
     if ones * 2 >= len(data):
         # Most bytes hold a bit: the regular expression steps from one to the next in C.
-        for match in _NONZERO_BYTE.finditer(data):
-            yield match.start()
-        return
+        return [match.start() for match in _NONZERO_BYTE.finditer(data)]
     # Few of them, far apart (a narrow query at 100k agents: 12.5 kB for a hundred bits), where
     # the regular expression tests every byte in turn: marked as 1 in one pass, then found by
     # `find` (memchr) from one to the next, 2-5x faster.
     marks = data.translate(_MARK_NONZERO)
+    offsets = []
     at = marks.find(1)
     while at != -1:
-        yield at
+        offsets.append(at)
         at = marks.find(1, at + 1)
+    return offsets

@@ -486,7 +486,8 @@ class Registry:
         registry's revision."""
         compiled = query.compile(Match.ALL, scope=scope, default_phases=(Phase.HEALTHY,))
         await self.fresh()
-        ranked = compiled.rank(self._cache.candidates(compiled))  # rank() filters too
+        found = self._cache.candidates(compiled, in_key_order=False)  # rank() sorts them
+        ranked = found.rest.rank(found.objects)  # and filters them
         return self._listing(self.revision, ranked[: query.limit])
 
     async def watch(

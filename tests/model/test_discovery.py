@@ -248,3 +248,28 @@ def test_agents_are_found_by_the_prompts_and_resources_they_offer(
 ) -> None:
     query = Query.build(**arguments)
     assert {a.metadata.name for a in OFFERING if query.matches(a)} == expected
+
+
+@pytest.mark.parametrize(
+    ("selector", "left"),
+    [
+        ("", ""),
+        ("env=prod", ""),
+        ("env==prod,tier in (gold,silver)", ""),
+        ("env=prod,tier notin (gold)", "tier notin (gold)"),
+        ("env!=dev,zone>1,!tier,region", "env!=dev,region,!tier,zone>1"),
+        ("env in (prod),region", "region"),
+    ],
+)
+def test_without_exact_labels(selector: str, left: str) -> None:
+    """What a label index leaves to test: every requirement but those of exact values."""
+    query = Query.build(capabilities=["geo.lookup"], selector=selector, tags=["+fast"])
+    rest = query.without_exact_labels()
+    assert str(rest.selector) == left
+    assert (rest.capabilities, rest.tags, rest.phases) == (
+        query.capabilities,
+        query.tags,
+        query.phases,
+    )
+    if left == selector:
+        assert rest is query  # nothing to drop: no copy either
