@@ -18,7 +18,7 @@ per object (40 with five entries and the default share), twice that with the int
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from mesh_registry.model import ObjectKey
@@ -100,10 +100,10 @@ class Postings:
                 continue
             del self._bitmaps[entry], self._counts[entry]
             if count:
-                self._sets[entry] = self._keys_of(_as_int(bitmap))
+                self._sets[entry] = set(self._keys_of(_as_int(bitmap)))
 
-    def holders(self, entry: Entry) -> AbstractSet[ObjectKey]:
-        """The keys that hold ``entry`` (read it, never change it)."""
+    def holders(self, entry: Entry) -> Collection[ObjectKey]:
+        """The keys that hold ``entry``, each once (read it, never change it)."""
         if entry in self._bitmaps:
             return self._keys_of(self._int_of(entry))
         return self._sets.get(entry, _NOBODY)
@@ -118,9 +118,10 @@ class Postings:
         """How many entries are bitmaps."""
         return len(self._bitmaps)
 
-    def keys_in_all(self, constraints: Sequence[Sequence[Entry]]) -> AbstractSet[ObjectKey]:
+    def keys_in_all(self, constraints: Sequence[Sequence[Entry]]) -> Collection[ObjectKey]:
         """The keys that hold at least one entry of every constraint (each a non-empty list
-        of entries). The result may be the index's own set: read it, never change it."""
+        of entries), each once, in no order. The result may be the index's own set: read it,
+        never change it."""
         bits: int | None = None  # the constraints with a dense entry, ANDed
         sparse: list[list[AbstractSet[ObjectKey]]] = []  # the others
         for constraint in constraints:
@@ -142,7 +143,7 @@ class Postings:
                 for key in _intersected(sparse)
                 if (at := (slot := slots[key]) >> 3) < len(data) and data[at] >> (slot & 7) & 1
             }
-        return _intersected([[self._keys_of(bits)], *sparse])
+        return _intersected([[set(self._keys_of(bits))], *sparse])
 
     # -- internals -------------------------------------------------------------------------
 
@@ -184,9 +185,9 @@ class Postings:
             _set_bit(bitmap, self._slots[key])
         return bitmap
 
-    def _keys_of(self, bits: int) -> set[ObjectKey]:
+    def _keys_of(self, bits: int) -> list[ObjectKey]:
         key_at = self._key_at
-        return {key for slot in _set_bits(bits) if (key := key_at[slot]) is not None}
+        return [key for slot in _set_bits(bits) if (key := key_at[slot]) is not None]
 
 
 def _intersected(constraints: list[list[AbstractSet[ObjectKey]]]) -> AbstractSet[ObjectKey]:

@@ -59,13 +59,14 @@ class _Split:
     def __len__(self) -> int:
         return len(self.before) + len(self.after) + len(self.own)
 
-    def text(self, beat: float | None) -> str:
+    def parts(self, beat: float | None) -> tuple[str, str, str]:
+        """The text in three parts, the heartbeat time's in the middle."""
         if beat is None:
-            return self.before + self.own + self.after
+            return self.before, self.own, self.after
         if beat != self.beat:
             self.beat_text = _beat_field(timestamp(beat))
             self.beat = beat
-        return self.before + self.beat_text + self.after
+        return self.before, self.beat_text, self.after
 
 
 def _beat_field(when: datetime) -> str:
@@ -84,26 +85,33 @@ class AgentJson:
 
     def listing(self, listing: Listing) -> str:
         """``listing.as_list()`` as JSON."""
-        items = [self._item(r, b) for r, b in zip(listing.records, listing.heartbeats, strict=True)]
         empty = AgentList(metadata=listing.metadata(), items=[]).model_dump_json(exclude_none=True)
-        # ``items`` is the model's last field: its empty list closes the text.
-        return empty[: -len("[]}")] + "[" + ",".join(items) + "]}"
+        # ``items`` is the model's last field: its empty list closes the text. The records'
+        # texts are joined once, as parts: not each copied whole before the join.
+        parts = [empty[: -len("]}")]]
+        for record, beat in zip(listing.records, listing.heartbeats, strict=True):
+            parts.extend(self._parts(record, beat))
+            parts.append(",")
+        if len(parts) > 1:
+            parts.pop()  # the last comma
+        parts.append("]}")
+        return "".join(parts)
 
     def record(self, record: Agent) -> str:
         """``record`` as JSON, as it is (with its own heartbeat time, if any)."""
-        return self._item(record, None)
+        return "".join(self._parts(record, None))
 
     @property
     def held_chars(self) -> int:
         """Characters of JSON the memo holds."""
         return self._held
 
-    def _item(self, record: Agent, beat: float | None) -> str:
+    def _parts(self, record: Agent, beat: float | None) -> tuple[str, ...]:
         split = self._split(record)
         if split is None:
-            return with_heartbeat(record, beat).model_dump_json(exclude_none=True)
+            return (with_heartbeat(record, beat).model_dump_json(exclude_none=True),)
         # As ``with_heartbeat``: without a lease's time, the record's own stands.
-        return split.text(beat)
+        return split.parts(beat)
 
     def _split(self, record: Agent) -> _Split | None:
         metadata = record.metadata

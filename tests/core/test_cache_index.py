@@ -104,8 +104,13 @@ async def check_pages(seed: int) -> None:
         await churn(registry, rng, 60)
         cache = registry._cache
         for selector in SELECTORS:
-            for capabilities in ([], ["a.x"], ["a.x", "b.y"]):
-                query = Query.build(capabilities=capabilities, match=Match.ANY, selector=selector)
+            for capabilities, namespace in CAPABILITIES_AND_NAMESPACES:
+                query = Query.build(
+                    capabilities=capabilities,
+                    match=Match.ANY,
+                    selector=selector,
+                    namespace=namespace,
+                )
                 for limit in (1, 3, None):
                     expected = sorted(a.key for a in cache.objects() if query.matches(a))
                     page = await cache.page(query, limit, None)
@@ -114,7 +119,17 @@ async def check_pages(seed: int) -> None:
                         await churn(registry, rng, 3)
                         page = await cache.page(query, limit, page.continue_token)
                         listed += [a.key for a in page.items]
-                    assert listed == expected, (selector, capabilities, limit)
+                    assert listed == expected, (selector, capabilities, namespace, limit)
+
+
+# The agents live in "default": a namespace keeps them all, or none.
+CAPABILITIES_AND_NAMESPACES = [
+    ([], None),
+    (["a.x"], None),
+    (["a.x", "b.y"], None),
+    (["a.x"], "default"),
+    ([], "other"),
+]
 
 
 # A page is served from the indexes or by a scan in key order, by their estimated costs:
