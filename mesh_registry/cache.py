@@ -282,7 +282,12 @@ class WatchCache:
             start = max(start, bisect.bisect_right(every, after))
         # Not over ``every[start:end]``: copying every key (and releasing the copy) for a page
         # of 100 would cost more than the page.
-        return map(every.__getitem__, range(start, end)), query
+        in_order = map(every.__getitem__, range(start, end))
+        if constraints and not changed:
+            # The indexes rule a key out for less than its object's test costs.
+            holds = self._postings.holds_all(constraints)
+            return filter(holds, in_order), query.without_exact_labels()
+        return in_order, query
 
     def _keys(self) -> list[ObjectKey]:
         if self._sorted_keys is None:

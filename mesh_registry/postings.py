@@ -18,7 +18,7 @@ per object (40 with five entries and the default share), twice that with the int
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from mesh_registry.model import ObjectKey
@@ -122,14 +122,7 @@ class Postings:
         """The keys that hold at least one entry of every constraint (each a non-empty list
         of entries), each once, in no order. The result may be the index's own set: read it,
         never change it."""
-        bits: int | None = None  # the constraints with a dense entry, ANDed
-        sparse: list[list[AbstractSet[ObjectKey]]] = []  # the others
-        for constraint in constraints:
-            if not any(entry in self._bitmaps for entry in constraint):
-                sparse.append([self._sets.get(entry, _NOBODY) for entry in constraint])
-                continue
-            any_of = self._any_of(constraint)
-            bits = any_of if bits is None else bits & any_of
+        bits, sparse = self._split(constraints)
         if bits is None:
             return _intersected(sparse)
         if not sparse:
@@ -145,7 +138,46 @@ class Postings:
             }
         return _intersected([[set(self._keys_of(bits))], *sparse])
 
+    def holds_all(self, constraints: Sequence[Sequence[Entry]]) -> Callable[[ObjectKey], bool]:
+        """A test of one key: whether :meth:`keys_in_all` holds it. For a scan in key order
+        that stops early, where asking the index costs less than testing the object."""
+        bits, sparse = self._split(constraints)
+        data = b"" if bits is None else _bytes(bits)
+        slots = self._slots
+        # A constraint of several sparse entries as one set: one probe per key.
+        sets = [held[0] if len(held) == 1 else frozenset().union(*held) for held in sparse]
+
+        def holds(key: ObjectKey) -> bool:
+            for held in sets:
+                if key not in held:
+                    return False
+            if bits is None:
+                return True
+            slot = slots.get(key)
+            return (
+                slot is not None
+                and (at := slot >> 3) < len(data)
+                and data[at] >> (slot & 7) & 1 == 1
+            )
+
+        return holds
+
     # -- internals -------------------------------------------------------------------------
+
+    def _split(
+        self, constraints: Sequence[Sequence[Entry]]
+    ) -> tuple[int | None, list[list[AbstractSet[ObjectKey]]]]:
+        """The constraints with a dense entry, as one bitmap (ANDed; ``None``: there are none),
+        and the others, as the sets of their entries."""
+        bits: int | None = None
+        sparse: list[list[AbstractSet[ObjectKey]]] = []
+        for constraint in constraints:
+            if not any(entry in self._bitmaps for entry in constraint):
+                sparse.append([self._sets.get(entry, _NOBODY) for entry in constraint])
+                continue
+            any_of = self._any_of(constraint)
+            bits = any_of if bits is None else bits & any_of
+        return bits, sparse
 
     def _dense_at(self) -> int:
         return max(self._dense_min, len(self._key_at) // self._dense_share)

@@ -82,6 +82,17 @@ def test_answers_equal_the_sets(constraints: list[list[Entry]], dense_min: int) 
     held = fill(postings, 40)
     assert (postings.dense_entries > 0) == (dense_min == 1)
     assert set(postings.keys_in_all(constraints)) == naive(held, constraints)
+    assert_tests_agree(postings, held, constraints)
+
+
+def assert_tests_agree(
+    postings: Postings, held: dict[ObjectKey, set[Entry]], constraints: list[list[Entry]]
+) -> None:
+    """A key at a time (``holds_all``), the index says what it says of all keys at once."""
+    holds = postings.holds_all(constraints)
+    expected = naive(held, constraints)
+    for key in [*held, ObjectKey("nowhere", "never-added")]:
+        assert holds(key) == (key in expected), key
 
 
 def test_bitmaps_come_with_many_holders_and_go_with_few() -> None:
@@ -113,6 +124,7 @@ def test_freed_slots_are_reused_without_their_old_bits() -> None:
         held[key] = {"c.z"}
     for constraints in [*CONSTRAINTS, [["c.z"], ["c.z"]]]:
         assert set(postings.keys_in_all(constraints)) == naive(held, constraints)
+        assert_tests_agree(postings, held, constraints)
 
 
 @settings(max_examples=60, deadline=None)
@@ -131,5 +143,6 @@ def test_any_history_of_changes_answers_as_the_sets_do(seed: int, dense_min: int
             held[key] = entries
         constraints = [rng.sample(ENTRIES, rng.randint(1, 2)) for _ in range(rng.randint(1, 3))]
         assert set(postings.keys_in_all(constraints)) == naive(held, constraints)
+        assert_tests_agree(postings, held, constraints)
         for entry in ENTRIES:
             assert set(postings.holders(entry)) == {k for k, e in held.items() if entry in e}
