@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,20 @@ from tests.support.tokens import TOKENS, write_tokens
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with a test marked ``heavy`` first. The workers take whole modules, in order:
     the longest ones start at once instead of last, and the workers finish together."""
+    _refuse_shared_node_ids(items)
     heavy = {item.module.__name__ for item in items if item.get_closest_marker("heavy")}  # type: ignore[attr-defined]
     items.sort(key=lambda item: item.module.__name__ not in heavy)  # type: ignore[attr-defined]
+
+
+def _refuse_shared_node_ids(items: list[pytest.Item]) -> None:
+    """Refuse to run tests that share a node ID: xdist's ``--dist loadscope`` (``make test``)
+    keeps one test per node ID and silently drops the others. (Schemathesis names the tests
+    of one function after their operations but leaves them the function's node ID, which
+    is why its fuzz tests are one function per operation.)"""
+    counts = Counter(item.nodeid for item in items)
+    repeated = sorted(node_id for node_id, count in counts.items() if count > 1)
+    if repeated:
+        raise pytest.UsageError(f"tests with the same node ID would not all run: {repeated}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
