@@ -89,11 +89,12 @@ class AgentJson:
         # ``items`` is the model's last field: its empty list closes the text. The records'
         # texts are joined once, as parts: not each copied whole before the join.
         parts = [empty[: -len("]}")]]
-        for record, beat in zip(listing.records, listing.heartbeats, strict=True):
+        for index, (record, beat) in enumerate(
+            zip(listing.records, listing.heartbeats, strict=True)
+        ):
+            if index:
+                parts.append(",")
             parts.extend(self._parts(record, beat))
-            parts.append(",")
-        if len(parts) > 1:
-            parts.pop()  # the last comma
         parts.append("]}")
         return "".join(parts)
 
